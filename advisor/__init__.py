@@ -1,0 +1,16 @@
+"""advisor: recommend, carry out and verify a quantization scheme for a TensorFlow model on an edge device.
+
+    import advisor
+    rec = advisor.recommend({"data": "none", "hardware": "gpu"})
+    rec.scheme, rec.fallbacks, rec.rationale
+
+Importing this package, and recommending, never imports TensorFlow.
+"""
+
+from advisor.api import recommend
+from advisor.errors import AdvisorError, BadInput
+from advisor.models.answers import Answers, Goals, Inputs
+from advisor.models.recommendation import Recommendation
+
+__all__ = ["recommend", "Answers", "Goals", "Inputs", "Recommendation", "AdvisorError", "BadInput"]
+__version__ = "0.1.0"

@@ -1,0 +1,319 @@
+"""The engine: walk a rule set for one set of answers and return a Recommendation.
+
+How a recommendation is made (rules/README.md says the same for rule authors):
+1. Facts are read off the answers, the target's catalog entry and the size goal.
+2. The `ladder` part of the tree is walked: at each level the first node whose `when` holds wins;
+   the leaf reached gives the schemes to try, most preferred first. The `pre_steps` part is walked
+   the same way.
+3. Requirements remove schemes and pre-steps from what the leaves gave: the data level and
+   fine-tuning a scheme needs, the target's `runs` list, and the size goal (a scheme removes at most
+   its `max_size_reduction`; pre-steps count only for a compressed download).
+4. With an accuracy goal, schemes whose accuracy class is expected to meet it move to the front in
+   ladder order; the others follow, least expected loss first.
+5. The first scheme is the recommendation, the rest are its fallbacks. When none is left the answers
+   are infeasible, and `needs` lists what would lift the fewest failing requirements.
+The engine is pure: no I/O, no TensorFlow, and no scheme or target name in its code.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+from advisor.engine.rules import CompiledNode, RuleSet
+from advisor.models.answers import Answers
+from advisor.models.recommendation import Alternative, Expected, Reason, Recommendation
+
+
+class Failure(NamedTuple):
+    check: str
+    reason: str
+    would: str | None
+    need: str | None
+
+
+def build_facts(answers: Answers, rules: RuleSet, model_bytes: int | None) -> dict[str, Any]:
+    target = rules.targets[answers.hardware]
+    goals = answers.goals
+    facts: dict[str, Any] = {
+        "data": answers.data,
+        "hardware": answers.hardware,
+        "can_fine_tune": answers.can_fine_tune,
+        "activation_sensitive": answers.activation_sensitive,
+        "target.integer_only": target.integer_only,
+        "target.fast_integer": target.fast_integer,
+        "target.runs": target.runs,
+    }
+    for name in type(goals).model_fields:
+        facts[f"goals.{name}"] = getattr(goals, name)
+    facts["size.required_reduction"] = required_reduction(goals.min_size_reduction, goals.max_size_mb, model_bytes)
+    return facts
+
+
+def required_reduction(min_size_reduction: float | None, max_size_mb: float | None, model_bytes: int | None) -> float | None:
+    """The fraction of the float32 size the goals require removing; None without a (judgeable) goal."""
+    needed = [min_size_reduction] if min_size_reduction is not None else []
+    if max_size_mb is not None and model_bytes:
+        needed.append(max(0.0, 1.0 - max_size_mb * 1e6 / model_bytes))
+    return max(needed) if needed else None
+
+
+def walk(part: list[CompiledNode], facts: dict[str, Any]) -> list[CompiledNode]:
+    """The path of first-matching nodes from the top of a part down to a leaf (empty if none holds)."""
+    path: list[CompiledNode] = []
+    nodes = part
+    while nodes:
+        node = next((n for n in nodes if all(c.holds(facts) for c in n.conditions)), None)
+        if node is None:
+            return []
+        path.append(node)
+        nodes = node.children
+    return path
+
+
+def recommend(answers: Answers, rules: RuleSet, model_bytes: int | None = None) -> Recommendation:
+    facts = build_facts(answers, rules, model_bytes)
+    rationale: list[Reason] = []
+    warnings: list[str] = []
+
+    ladder_path = walk(rules.ladder_tree, facts)
+    if not ladder_path:
+        ladder: tuple[str, ...] = ()
+        rationale.append(Reason(rule="no-rule", because="No rule of the ladder holds for these answers."))
+    else:
+        ladder = ladder_path[-1].ladder
+        rationale.extend(node.reason for node in ladder_path)
+
+    pre_steps = _choose_pre_steps(answers, rules, facts, rationale)
+    required = facts["size.required_reduction"]
+    if answers.goals.max_size_mb is not None and model_bytes is None:
+        warnings.append(
+            "goals.max_size_mb was not judged by the rules: no model file was given to measure it "
+            "against (advisor run measures it)."
+        )
+
+    candidates: list[str] = []
+    ruled_out: dict[str, list[Failure]] = {}
+    for scheme in ladder:
+        failures = _failures(scheme, answers, rules, pre_steps, required)
+        if failures:
+            ruled_out[scheme] = failures
+            rationale.append(_reason(failures[0].check, failures[0].reason))
+        else:
+            candidates.append(scheme)
+
+    candidates = _order_by_accuracy(candidates, answers, rules, rationale)
+
+    if not candidates:
+        return _infeasible(answers, ladder_path, ruled_out, rationale, warnings, pre_steps, required, rules)
+
+    scheme, fallbacks = candidates[0], candidates[1:]
+    chosen = rules.schemes[scheme]
+    accuracy = rules.accuracy[chosen.accuracy]
+    rationale.append(rules.scheme_reason[scheme])
+    for step in pre_steps:
+        rationale.append(rules.pre_step_reason[step])
+    goal = answers.goals.max_accuracy_drop
+    if goal is not None and accuracy.expected_drop > goal:
+        warnings.append(
+            f"{scheme} is expected to lose about {accuracy.expected_drop * 100:g} points ({accuracy.label}), more "
+            f"than the goal of {goal * 100:g}; no scheme left is expected to meet it, so advisor run will measure."
+        )
+    for sid in (scheme, *fallbacks):
+        if rules.schemes[sid].warning:
+            warnings.append(f"{sid}: {' '.join(rules.schemes[sid].warning.split())}")
+
+    return Recommendation(
+        feasible=True,
+        scheme=scheme,
+        pre_steps=list(pre_steps),
+        fallbacks=list(fallbacks),
+        expected=Expected(
+            max_size_reduction=round(_reduction(chosen.max_size_reduction, pre_steps, answers, rules), 4),
+            accuracy=accuracy.label,
+            accuracy_drop=accuracy.expected_drop,
+            hardware=rules.runs_on[scheme],
+        ),
+        rationale=rationale,
+        needs=[],
+        warnings=warnings,
+        alternatives=_alternatives(scheme, fallbacks, ruled_out, ladder_path, answers, pre_steps, required, rules),
+    )
+
+
+def _choose_pre_steps(answers: Answers, rules: RuleSet, facts: dict[str, Any], rationale: list[Reason]) -> tuple[str, ...]:
+    path = walk(rules.pre_step_tree, facts)
+    if not path:
+        return ()
+    leaf = path[-1]
+    kept = []
+    for step in leaf.pre_steps:
+        failures = _requirement_failures(step, rules.pre_step_catalog[step], answers, rules)
+        if failures:
+            rationale.append(_reason(failures[0].check, failures[0].reason))
+        else:
+            kept.append(step)
+    if kept or not leaf.pre_steps:
+        rationale.extend(node.reason for node in path)
+    return tuple(kept)
+
+
+def _requirement_failures(name: str, entry, answers: Answers, rules: RuleSet) -> list[Failure]:
+    return list(_cached_requirement_failures(name, answers.data, answers.can_fine_tune, rules))
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_requirement_failures(name: str, data: str, can_fine_tune: bool, rules: RuleSet) -> tuple[Failure, ...]:
+    entry = rules.schemes.get(name) or rules.pre_step_catalog[name]
+    failures = []
+    if rules.data_rank[data] < rules.data_rank[entry.data]:
+        level = rules.data_levels[entry.data]
+        failures.append(
+            Failure(
+                "data-requirement",
+                f"{name} needs {level.need or level.label}; the answers say data: {data}.",
+                f"with {level.label}",
+                level.need or f"data: {level.id}",
+            )
+        )
+    if entry.fine_tune and not can_fine_tune:
+        failures.append(
+            Failure(
+                "fine-tuning",
+                f"{name} fine-tunes the model; the answers say can_fine_tune: false.",
+                "with can_fine_tune: true",
+                "permission to fine-tune the model (can_fine_tune: true)",
+            )
+        )
+    return tuple(failures)
+
+
+@functools.lru_cache(maxsize=1024)
+def _hardware_failure(scheme: str, hardware: str, rules: RuleSet) -> Failure | None:
+    if scheme in rules.targets[hardware].runs:
+        return None
+    runs_on = rules.runs_on[scheme]
+    return Failure(
+        "hardware-support",
+        f"{hardware} cannot run {scheme}; it runs {', '.join(rules.targets[hardware].runs)}.",
+        f"on {', '.join(runs_on)}" if runs_on else None,
+        f"a target that runs {scheme} ({', '.join(runs_on)})" if runs_on else None,
+    )
+
+
+def _failures(scheme: str, answers: Answers, rules: RuleSet, pre_steps: tuple[str, ...], required: float | None) -> list[Failure]:
+    entry = rules.schemes[scheme]
+    failures = _requirement_failures(scheme, entry, answers, rules)
+    hardware = _hardware_failure(scheme, answers.hardware, rules)
+    if hardware:
+        failures.append(hardware)
+    if required is None:
+        return failures
+    reachable = _reduction(entry.max_size_reduction, pre_steps, answers, rules)
+    if reachable + 1e-9 < required:
+        failures.append(_size_failure(scheme, reachable, required, answers.goals.compressed_download, rules))
+    return failures
+
+
+@functools.lru_cache(maxsize=4096)
+def _size_failure(scheme: str, reachable: float, required: float, compressed: bool, rules: RuleSet) -> Failure:
+    extra = ""
+    if rules.pre_step_catalog and not compressed:
+        extra = " (or goals.compressed_download: true with labelled data, so pruning and clustering count)"
+    if reachable <= 0:
+        return Failure("size-goal", f"{scheme} does not reduce the size; the goals need {required:.1%}.", "without a size goal", None)
+    return Failure(
+        "size-goal",
+        f"{scheme} removes at most {reachable:.0%} of the size; the goals need {required:.1%}.",
+        f"with a size goal of at most {reachable:.0%}",
+        f"a size goal {scheme} can reach: at most {reachable:.0%} reduction{extra}",
+    )
+
+
+def _reduction(scheme_max: float, pre_steps: tuple[str, ...], answers: Answers, rules: RuleSet) -> float:
+    remaining = 1.0 - scheme_max
+    if answers.goals.compressed_download:
+        for step in pre_steps:
+            remaining *= 1.0 - rules.pre_step_catalog[step].compressed_reduction
+    return 1.0 - remaining
+
+
+def _order_by_accuracy(candidates: list[str], answers: Answers, rules: RuleSet, rationale: list[Reason]) -> list[str]:
+    goal = answers.goals.max_accuracy_drop
+    if goal is None or len(candidates) < 2:
+        return candidates
+
+    ordered, reason = _accuracy_order(tuple(candidates), goal, rules)
+    if reason:
+        rationale.append(reason)
+    return list(ordered)
+
+
+@functools.lru_cache(maxsize=4096)
+def _accuracy_order(candidates: tuple[str, ...], goal: float, rules: RuleSet) -> tuple[tuple[str, ...], Reason | None]:
+    drop = rules.expected_drop.__getitem__
+    meeting = [s for s in candidates if drop(s) <= goal + 1e-12]
+    missing = sorted((s for s in candidates if drop(s) > goal + 1e-12), key=drop)
+    ordered = tuple(meeting + missing)
+    if ordered == candidates:
+        return ordered, None
+    expected = "; ".join(f"{s}: {rules.accuracy[rules.schemes[s].accuracy].label} (~{drop(s) * 100:g} pts)" for s in ordered)
+    return ordered, Reason(
+        rule="accuracy-goal",
+        because=f"The accuracy goal allows a drop of {goal * 100:g} points; schemes expected to meet it "
+        f"come first, then the rest by least expected loss ({expected}).",
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _reason(rule: str, because: str) -> Reason:
+    return Reason(rule=rule, because=because)
+
+
+@functools.lru_cache(maxsize=4096)
+def _alternative(scheme: str, status: str, reason: str, would_change: str | None = None) -> Alternative:
+    return Alternative(scheme=scheme, status=status, reason=reason, would_change=would_change)
+
+
+def _alternatives(scheme, fallbacks, ruled_out, ladder_path, answers, pre_steps, required, rules: RuleSet) -> list[Alternative]:
+    deciding = ladder_path[-1].id if ladder_path else "no-rule"
+    result = [
+        _alternative(sid, "fallback", f"fallback {rank}: tried if what comes before it fails validation")
+        for rank, sid in enumerate(fallbacks, start=1)
+    ]
+    for sid in rules.schemes:
+        if sid == scheme or sid in fallbacks:
+            continue
+        failures = ruled_out.get(sid) or _failures(sid, answers, rules, pre_steps, required)
+        if failures:
+            reason = " ".join(f.reason for f in failures)
+            would = " and ".join(f.would for f in failures if f.would) or None
+            result.append(_alternative(sid, "ruled_out", reason, would))
+        else:
+            result.append(_alternative(sid, "not_considered", f"rule {deciding} does not list it"))
+    return result
+
+
+def _infeasible(answers, ladder_path, ruled_out, rationale, warnings, pre_steps, required, rules: RuleSet) -> Recommendation:
+    fewest = min((len(f) for f in ruled_out.values()), default=0)
+    needs: list[str] = []
+    for sid, failures in ruled_out.items():
+        if len(failures) != fewest:
+            continue
+        lifted = " and ".join(f.need for f in failures if f.need)
+        if lifted:
+            needs.append(f"{lifted} would allow {sid}")
+    if not needs:
+        needs.append("no scheme of the rule set applies to these answers; change the hardware or the goals")
+    rationale.append(Reason(rule="infeasible", because="No scheme on the ladder meets every requirement."))
+    return Recommendation(
+        feasible=False,
+        scheme=None,
+        pre_steps=[],
+        fallbacks=[],
+        expected=None,
+        rationale=rationale,
+        needs=needs,
+        warnings=warnings,
+        alternatives=_alternatives(None, [], ruled_out, ladder_path, answers, pre_steps, required, rules),
+    )

@@ -1,0 +1,244 @@
+"""Load a rule set (rules/*.yaml) into strict pydantic models and cross-check it.
+
+A rule set is three files: `schemes.yaml` (the scheme and pre-step catalog), `hardware.yaml` (what
+each target runs) and `tree.yaml` (the decision tree). Any problem is a RulesError naming the file
+and the node. Loaded rule sets are cached by folder.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from advisor._suggest import did_you_mean
+from advisor.engine.conditions import Condition, compile_when
+from advisor.errors import RulesError
+from advisor.models.recommendation import Reason
+from advisor.models.validation import describe_validation_error
+
+SHIPPED_RULES = Path(__file__).resolve().parents[2] / "rules"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataLevel(_Strict):
+    id: str = Field(description="Identifier used in answers (`data:`).")
+    label: str = Field(description="Short words for the level, e.g. 'unlabelled data'.")
+    need: str | None = Field(None, description="What a user must provide to reach this level, as advice.")
+
+
+class AccuracyClass(_Strict):
+    id: str = Field(description="Identifier used by schemes (`accuracy:`).")
+    label: str = Field(description="The guide's words for the class, e.g. 'small loss'.")
+    expected_drop: float = Field(ge=0, le=1, description="Expected absolute drop of the metric.")
+    source: str = Field(description="Where the expected drop comes from.")
+
+
+class Scheme(_Strict):
+    title: str = Field(description="Human name of the scheme.")
+    data: str = Field(description="The least data level the scheme needs.")
+    fine_tune: bool = Field(description="The scheme trains the model (needs can_fine_tune).")
+    max_size_reduction: float = Field(ge=0, lt=1, description="Largest fraction of the float32 size it removes.")
+    accuracy: str = Field(description="Accuracy class id.")
+    guide_hardware: str | None = Field(None, description="The guide's hardware column, as written.")
+    warning: str | None = Field(None, description="Shown whenever the scheme is recommended or a fallback.")
+    facts: list[str] = Field(min_length=1, description="The guide's facts about the scheme, used in explanations.")
+
+
+class PreStep(_Strict):
+    title: str = Field(description="Human name of the pre-step.")
+    data: str = Field(description="The least data level it needs.")
+    fine_tune: bool = Field(description="It trains the model (needs can_fine_tune).")
+    compressed_reduction: float = Field(
+        gt=0, lt=1, description="Extra fraction of the compressed file it removes on top of the scheme."
+    )
+    source: str = Field(description="Where compressed_reduction comes from.")
+    facts: list[str] = Field(min_length=1, description="The guide's facts about it.")
+
+
+class SchemeCatalog(_Strict):
+    data_levels: list[DataLevel] = Field(min_length=1, description="From least to most data.")
+    accuracy_classes: list[AccuracyClass] = Field(min_length=1, description="From least to most loss.")
+    schemes: dict[str, Scheme] = Field(min_length=1, description="Scheme id -> scheme.")
+    pre_steps: dict[str, PreStep] = Field(default_factory=dict, description="Pre-step id -> pre-step.")
+
+
+class Target(_Strict):
+    title: str = Field(description="Human name of the target.")
+    integer_only: bool = Field(description="Runs integer models only.")
+    fast_integer: bool = Field(description="Has integer kernels faster than its float ones.")
+    runs: list[str] = Field(min_length=1, description="Scheme ids the target can run.")
+    facts: list[str] = Field(default_factory=list, description="Facts shown when explaining.")
+
+
+class HardwareCatalog(_Strict):
+    targets: dict[str, Target] = Field(min_length=1, description="Target id -> target.")
+
+
+class Node(_Strict):
+    id: str = Field(description="Rule id, shown in every explanation that cites it.")
+    when: dict[str, Any] = Field(default_factory=dict, description="Facts that must hold; empty = always.")
+    because: str = Field(description="Why, in the guide's terms.")
+    children: list[Node] | None = Field(None, description="Sub-rules; the first that holds wins.")
+    ladder: list[str] | None = Field(None, description="Leaf of the ladder part: schemes, most preferred first.")
+    pre_steps: list[str] | None = Field(None, description="Leaf of the pre_steps part: pre-steps to run.")
+
+    @model_validator(mode="after")
+    def _inner_or_leaf(self) -> Node:
+        payloads = [name for name in ("children", "ladder", "pre_steps") if getattr(self, name) is not None]
+        if len(payloads) != 1:
+            raise ValueError(f"node '{self.id}' needs exactly one of children, ladder, pre_steps (has {payloads or 'none'})")
+        return self
+
+
+class Tree(_Strict):
+    ladder: list[Node] = Field(min_length=1, description="Which schemes to try, first match wins.")
+    pre_steps: list[Node] = Field(min_length=1, description="What to run before quantizing, first match wins.")
+
+
+class CompiledNode:
+    """A tree node with its `when` compiled for fast evaluation."""
+
+    __slots__ = ("id", "because", "reason", "conditions", "children", "ladder", "pre_steps", "where")
+
+    def __init__(self, node: Node, where: str, conditions: tuple[Condition, ...], children: list[CompiledNode] | None):
+        self.id = node.id
+        self.because = " ".join(node.because.split())
+        self.reason = Reason(rule=self.id, because=self.because)
+        self.conditions = conditions
+        self.children = children
+        self.ladder = tuple(node.ladder) if node.ladder is not None else None
+        self.pre_steps = tuple(node.pre_steps) if node.pre_steps is not None else None
+        self.where = where
+
+    def iter(self):
+        yield self
+        for child in self.children or ():
+            yield from child.iter()
+
+
+class RuleSet:
+    """A loaded, cross-checked rule set."""
+
+    def __init__(self, folder: Path, catalog: SchemeCatalog, hardware: HardwareCatalog, ladder, pre_steps):
+        self.folder = folder
+        self.catalog = catalog
+        self.schemes = catalog.schemes
+        self.pre_step_catalog = catalog.pre_steps
+        self.targets = hardware.targets
+        self.data_level_ids = [level.id for level in catalog.data_levels]
+        self.data_rank = {level.id: rank for rank, level in enumerate(catalog.data_levels)}
+        self.data_levels = {level.id: level for level in catalog.data_levels}
+        self.accuracy = {cls.id: cls for cls in catalog.accuracy_classes}
+        self.ladder_tree: list[CompiledNode] = ladder
+        self.pre_step_tree: list[CompiledNode] = pre_steps
+        self.expected_drop = {sid: self.accuracy[s.accuracy].expected_drop for sid, s in self.schemes.items()}
+        self.scheme_reason = {sid: Reason(rule=f"scheme:{sid}", because=" ".join(s.facts)) for sid, s in self.schemes.items()}
+        self.pre_step_reason = {
+            sid: Reason(rule=f"pre-step:{sid}", because=" ".join(s.facts)) for sid, s in self.pre_step_catalog.items()
+        }
+        self.runs_on = {
+            scheme: [t for t, target in self.targets.items() if scheme in target.runs] for scheme in self.schemes
+        }
+
+    def nodes(self):
+        for part in (self.ladder_tree, self.pre_step_tree):
+            for node in part:
+                yield from node.iter()
+
+
+def load_rules(folder: str | Path | None = None) -> RuleSet:
+    """Load (once) and check the rule set in `folder`, by default the shipped one."""
+    return _load(Path(folder).resolve() if folder else SHIPPED_RULES)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(folder: Path) -> RuleSet:
+    if not folder.is_dir():
+        raise RulesError(f"{folder}: no such rules folder")
+    catalog = _read(folder / "schemes.yaml", SchemeCatalog)
+    hardware = _read(folder / "hardware.yaml", HardwareCatalog)
+    tree = _read(folder / "tree.yaml", Tree)
+    _check_catalogs(folder, catalog, hardware)
+    ladder = _compile_part(folder / "tree.yaml", "ladder", tree.ladder, set(catalog.schemes), "ladder", hardware)
+    pre = _compile_part(folder / "tree.yaml", "pre_steps", tree.pre_steps, set(catalog.pre_steps), "pre_steps", hardware)
+    ids = [node.id for part in (ladder, pre) for root in part for node in root.iter()]
+    duplicate = next((i for i in ids if ids.count(i) > 1), None)
+    if duplicate:
+        raise RulesError(f"{folder / 'tree.yaml'}: rule id '{duplicate}' is used twice; ids must be unique")
+    return RuleSet(folder, catalog, hardware, ladder, pre)
+
+
+def _read(path: Path, model: type[BaseModel]):
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except FileNotFoundError:
+        raise RulesError(f"{path}: missing from the rule set") from None
+    except yaml.YAMLError as err:
+        raise RulesError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+    try:
+        return model.model_validate(raw if raw is not None else {})
+    except ValidationError as err:
+        raise RulesError(describe_validation_error(err, model, str(path))) from None
+
+
+def _check_catalogs(folder: Path, catalog: SchemeCatalog, hardware: HardwareCatalog) -> None:
+    schemes_file, hardware_file = folder / "schemes.yaml", folder / "hardware.yaml"
+    levels = [level.id for level in catalog.data_levels]
+    classes = [cls.id for cls in catalog.accuracy_classes]
+    for kind, entries in (("schemes", catalog.schemes), ("pre_steps", catalog.pre_steps)):
+        for sid, entry in entries.items():
+            if entry.data not in levels:
+                raise RulesError(f"{schemes_file}: {kind}.{sid}.data: unknown data level '{entry.data}'{did_you_mean(entry.data, levels)}")
+            accuracy = getattr(entry, "accuracy", None)
+            if accuracy is not None and accuracy not in classes:
+                raise RulesError(f"{schemes_file}: {kind}.{sid}.accuracy: unknown accuracy class '{accuracy}'{did_you_mean(accuracy, classes)}")
+    overlap = set(catalog.schemes) & set(catalog.pre_steps)
+    if overlap:
+        raise RulesError(f"{schemes_file}: '{sorted(overlap)[0]}' is both a scheme and a pre-step")
+    for tid, target in hardware.targets.items():
+        for index, sid in enumerate(target.runs):
+            if sid not in catalog.schemes:
+                raise RulesError(
+                    f"{hardware_file}: targets.{tid}.runs[{index}]: unknown scheme '{sid}'{did_you_mean(sid, catalog.schemes)}"
+                )
+
+
+def _compile_part(path: Path, part: str, nodes: list[Node], known: set[str], payload: str, hardware: HardwareCatalog):
+    compiled = []
+    for index, node in enumerate(nodes):
+        compiled.append(_compile_node(path, f"{part}[{index}]", node, known, payload, hardware))
+    return compiled
+
+
+def _compile_node(path: Path, where: str, node: Node, known: set[str], payload: str, hardware: HardwareCatalog):
+    where = f"{where} ('{node.id}')"
+    try:
+        conditions = compile_when(node.when, hardware)
+    except ValueError as err:
+        raise RulesError(f"{path}: {where}.when: {err}") from None
+    other = "pre_steps" if payload == "ladder" else "ladder"
+    if getattr(node, other) is not None:
+        raise RulesError(f"{path}: {where}: a {payload} node cannot hold {other}")
+    items = getattr(node, payload)
+    for index, item in enumerate(items or ()):
+        if item not in known:
+            kind = "scheme" if payload == "ladder" else "pre-step"
+            raise RulesError(f"{path}: {where}.{payload}[{index}]: unknown {kind} '{item}'{did_you_mean(item, known)}")
+    if items is not None and len(set(items)) != len(items):
+        raise RulesError(f"{path}: {where}.{payload}: lists an item twice")
+    children = None
+    if node.children is not None:
+        if not node.children:
+            raise RulesError(f"{path}: {where}.children: empty")
+        children = [
+            _compile_node(path, f"{where}.children[{i}]", child, known, payload, hardware)
+            for i, child in enumerate(node.children)
+        ]
+    return CompiledNode(node, where, conditions, children)

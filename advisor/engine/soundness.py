@@ -1,0 +1,145 @@
+"""`advisor rules check`: prove a rule set sound over the whole answer space.
+
+Loading already proves the files schema-valid, every leaf a known scheme or pre-step, and the
+catalogs consistent with each other. This module adds what needs the engine: every answer in the
+space reaches a leaf in both parts of the tree (total), every node is reached by some answer
+(no dead rules), the same answer always gives the same recommendation, and no recommendation ever
+names a scheme or pre-step whose data, fine-tuning or hardware requirement the answers fail.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from advisor.engine.evaluate import build_facts, recommend, walk
+from advisor.engine.rules import RuleSet
+from advisor.models.answers import Answers, Goals
+
+EPSILON = 1e-3
+
+
+class Problem(NamedTuple):
+    file: str
+    node: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.node}: {self.message}"
+
+
+def goal_values(rules: RuleSet) -> dict[str, list]:
+    """Representative values for each goal: none, and either side of every threshold the rules use."""
+    size = {rules.schemes[s].max_size_reduction for s in rules.schemes}
+    size |= {1 - (1 - r) * (1 - p.compressed_reduction) for r in size for p in rules.pre_step_catalog.values()}
+    size |= {1 - (1 - r) * _all_pre_steps(rules) for r in size}
+    accuracy = {cls.expected_drop for cls in rules.accuracy.values()}
+    thresholds = {"goals.min_size_reduction": set(size), "goals.max_accuracy_drop": accuracy}
+    for node in rules.nodes():
+        for condition in node.conditions:
+            if isinstance(condition.operand, (int, float)) and not isinstance(condition.operand, bool):
+                key = "goals.min_size_reduction" if condition.fact == "size.required_reduction" else condition.fact
+                thresholds.setdefault(key, set()).add(float(condition.operand))
+    values: dict[str, list] = {"max_latency_ms": [None, 10.0]}
+    for key, points in thresholds.items():
+        name = key.split(".", 1)[1]
+        if name not in Goals.model_fields or name in ("compressed_download", "max_size_mb"):
+            continue
+        candidates = {round(v + d, 6) for v in points for d in (-EPSILON, 0.0, EPSILON)}
+        values[name] = [None] + sorted(v for v in candidates if _valid(name, v))
+    return values
+
+
+def _all_pre_steps(rules: RuleSet) -> float:
+    remaining = 1.0
+    for step in rules.pre_step_catalog.values():
+        remaining *= 1 - step.compressed_reduction
+    return remaining
+
+
+def _valid(name: str, value: float) -> bool:
+    try:
+        Goals(**{name: value})
+        return True
+    except ValueError:
+        return False
+
+
+def answer_space(rules: RuleSet) -> Iterator[Answers]:
+    """Every combination of the enumerated answers with representative goal values."""
+    goals = goal_values(rules)
+    names = list(goals)
+    for data, hardware, fine_tune, sensitive, compressed in itertools.product(
+        rules.data_level_ids, rules.targets, (True, False), (False, True), (False, True)
+    ):
+        for combo in itertools.product(*(goals[n] for n in names)):
+            goal = {n: v for n, v in zip(names, combo) if v is not None}
+            yield Answers.model_construct(
+                data=data,
+                hardware=hardware,
+                can_fine_tune=fine_tune,
+                activation_sensitive=sensitive,
+                goals=Goals.model_construct(**{**Goals().model_dump(), **goal, "compressed_download": compressed}),
+                inputs=Answers.model_fields["inputs"].default_factory(),
+            )
+
+
+def violations(answers: Answers, rules: RuleSet, rec) -> list[str]:
+    """What a recommendation breaks of the data, fine-tuning and hardware requirements."""
+    broken = []
+    target = rules.targets[answers.hardware]
+    for sid in rec.ladder:
+        scheme = rules.schemes.get(sid)
+        if scheme is None:
+            broken.append(f"names unknown scheme {sid}")
+            continue
+        if sid not in target.runs:
+            broken.append(f"{sid} on {answers.hardware}, which cannot run it")
+        broken += _unmet(sid, scheme, answers, rules)
+    for step in rec.pre_steps:
+        broken += _unmet(step, rules.pre_step_catalog[step], answers, rules)
+    return broken
+
+
+def _unmet(name, entry, answers: Answers, rules: RuleSet) -> list[str]:
+    broken = []
+    if rules.data_rank[answers.data] < rules.data_rank[entry.data]:
+        broken.append(f"{name} needs data: {entry.data} but the answers have {answers.data}")
+    if entry.fine_tune and not answers.can_fine_tune:
+        broken.append(f"{name} fine-tunes but can_fine_tune is false")
+    return broken
+
+
+def check_rules(rules: RuleSet, *, limit: int = 20) -> tuple[list[Problem], int]:
+    """All problems found (at most `limit` of each kind) and the number of answers tried."""
+    tree_file = str(rules.folder / "tree.yaml")
+    reached: set[str] = set()
+    problems: list[Problem] = []
+    tried = 0
+    for answers in answer_space(rules):
+        tried += 1
+        facts = build_facts(answers, rules, None)
+        for part, nodes in (("ladder", rules.ladder_tree), ("pre_steps", rules.pre_step_tree)):
+            path = walk(nodes, facts)
+            if not path and len(problems) < limit:
+                problems.append(Problem(tree_file, part, f"no rule holds for {_describe(answers)} (add a last rule without `when`)"))
+            reached.update(node.id for node in path)
+        rec = recommend(answers, rules)
+        if rec != recommend(answers, rules) and len(problems) < limit:
+            problems.append(Problem(tree_file, "engine", f"two different answers for {_describe(answers)}"))
+        for broken in violations(answers, rules, rec):
+            if len(problems) < limit:
+                problems.append(Problem(tree_file, rec.rationale[0].rule, f"{broken}, for {_describe(answers)}"))
+    for node in rules.nodes():
+        if node.id not in reached:
+            problems.append(Problem(tree_file, node.where, "unreachable: no answer reaches this rule (an earlier rule always wins)"))
+    return problems, tried
+
+
+def _describe(answers: Answers) -> str:
+    goals = {k: v for k, v in answers.goals.model_dump().items() if v not in (None, False)}
+    return (
+        f"data={answers.data} hardware={answers.hardware} can_fine_tune={answers.can_fine_tune} "
+        f"activation_sensitive={answers.activation_sensitive} goals={goals}"
+    )

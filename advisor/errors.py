@@ -1,0 +1,54 @@
+"""The advisor's exceptions, one tree; the CLI maps each branch to the contract's exit code.
+
+    AdvisorError
+    ├── BadInput                 exit 2: the user's input is wrong; the message names file and field
+    │   ├── AnswersError         an answers file or dict
+    │   ├── RulesError           a rule set under --rules
+    │   ├── ModelError           a model file or folder
+    │   └── DataError            a data file (.npz / .npy)
+    ├── SchemeFailed             one attempt could not be carried out (recorded, not fatal)
+    └── Interrupted              exit 130: the user pressed Ctrl-C
+
+An infeasible recommendation (exit 3) and goals not met (exit 4) are results, not exceptions.
+A bug is none of these and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class AdvisorError(Exception):
+    """Base of every error the advisor raises on purpose."""
+
+    exit_code = 1
+
+
+class BadInput(AdvisorError):
+    """Input from the user is wrong; `str(err)` is one line naming the file and field."""
+
+    exit_code = 2
+
+
+class AnswersError(BadInput):
+    pass
+
+
+class RulesError(BadInput):
+    pass
+
+
+class ModelError(BadInput):
+    pass
+
+
+class DataError(BadInput):
+    pass
+
+
+class SchemeFailed(AdvisorError):
+    """A scheme could not be carried out on this model (e.g. an op without an int8 kernel)."""
+
+    exit_code = 4
+
+
+class Interrupted(AdvisorError):
+    exit_code = 130

@@ -1,0 +1,1 @@
+"""Pydantic models at the advisor's boundaries."""

@@ -1,0 +1,164 @@
+"""The answers a user gives: what data they have, which hardware, which goals, where the files are.
+
+One pydantic model validates the answers file, the wizard and the library call alike. The allowed
+`data` levels and `hardware` targets come from the rule set, so a new target is a rules change.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, ValidationInfo, field_validator
+
+from advisor._suggest import did_you_mean
+from advisor.errors import AnswersError
+from advisor.models.validation import describe_validation_error
+
+BUILTIN_PREFIX = "builtin:"
+
+
+class Goals(BaseModel):
+    """What the optimized model must achieve; every goal is optional."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_size_reduction: float | None = Field(
+        None, gt=0, lt=1, description="Fraction of the float32 .tflite size to remove, 0 < x < 1."
+    )
+    max_size_mb: float | None = Field(
+        None, gt=0, description="Absolute limit on the .tflite file, in MB (10^6 bytes)."
+    )
+    max_accuracy_drop: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Largest allowed drop of the metric against the float32 model, absolute (0.01 = 1 point).",
+    )
+    max_latency_ms: float | None = Field(
+        None, gt=0, description="Median single-inference latency on this host's CPU, in milliseconds."
+    )
+    compressed_download: StrictBool = Field(
+        False,
+        description="The size goals apply to the gzip-compressed file (this lets pruning and clustering count).",
+    )
+
+
+class Inputs(BaseModel):
+    """Where the model and data are; needed by `advisor run`, optional for `advisor recommend`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str | None = Field(
+        None, description="A .keras or .h5 file, a SavedModel folder, or builtin:digits."
+    )
+    representative: str | None = Field(
+        None, description="Unlabelled samples: an .npz with array `x`, or an .npy file; or builtin:digits."
+    )
+    train: str | None = Field(None, description="Labelled training data: an .npz with `x` and `y`; or builtin:digits.")
+    eval: str | None = Field(
+        None, description="Labelled evaluation data: an .npz with `x` and `y`; accuracy is measured on it."
+    )
+
+
+class Answers(BaseModel):
+    """Everything the engine decides from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: str = Field(description="What data you can provide: none | unlabelled | labelled.")
+    hardware: str = Field(
+        description="Where the model runs: cpu | gpu | android-gpu | edgetpu | hexagon-dsp | microcontroller."
+    )
+    can_fine_tune: StrictBool = Field(
+        True, description="False when labelled data exists but no training may run."
+    )
+    activation_sensitive: StrictBool = Field(
+        False,
+        description="Activations are known to be sensitive to quantization (speech, language and detection models often are).",
+    )
+    goals: Goals = Field(default_factory=Goals, description="What the optimized model must achieve.")
+    inputs: Inputs = Field(default_factory=Inputs, description="Where the model and data are.")
+
+    @field_validator("data")
+    @classmethod
+    def _known_data_level(cls, value: str, info: ValidationInfo) -> str:
+        return _one_of(value, _rules(info).data_level_ids, "a data level")
+
+    @field_validator("hardware")
+    @classmethod
+    def _known_target(cls, value: str, info: ValidationInfo) -> str:
+        return _one_of(value, list(_rules(info).targets), "a known target")
+
+
+def _rules(info: ValidationInfo):
+    from advisor.engine.rules import load_rules
+
+    context = info.context or {}
+    return context.get("rules") or load_rules()
+
+
+def _one_of(value: str, known: list[str], what: str) -> str:
+    if value not in known:
+        raise ValueError(f"'{value}' is not {what}{did_you_mean(value, known)}; choose one of: {', '.join(known)}")
+    return value
+
+
+def parse_answers(raw: Any, *, source: str = "answers", rules=None) -> Answers:
+    """Validate a dict (or an Answers) into Answers; errors name `source` and the field."""
+    if isinstance(raw, Answers):
+        raw = raw.model_dump(exclude_defaults=True)
+    if not isinstance(raw, dict):
+        raise AnswersError(f"{source}: must be a mapping of answers, not {type(raw).__name__}")
+    try:
+        return Answers.model_validate(raw, context={"rules": rules} if rules else None)
+    except ValidationError as err:
+        raise AnswersError(describe_validation_error(err, Answers, source)) from None
+
+
+def read_answers_file(path: str | Path, *, rules=None) -> Answers:
+    """Read a YAML or JSON answers file; relative input paths are resolved against its folder."""
+    path = Path(path)
+    name = str(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".json"):
+        raise AnswersError(f"{name}: answers must be a .yaml, .yml or .json file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AnswersError(f"{name}: no such file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:
+        raise AnswersError(f"{name}: cannot be read ({err.__class__.__name__})") from None
+    try:
+        raw = json.loads(text) if suffix == ".json" else yaml.load(text, Loader=_yaml_loader())
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise AnswersError(f"{name}: not valid {'JSON' if suffix == '.json' else 'YAML'}: {_one_line(err)}") from None
+    answers = parse_answers(raw if raw is not None else {}, source=name, rules=rules)
+    return resolve_inputs(answers, path.parent)
+
+
+def resolve_inputs(answers: Answers, base: Path) -> Answers:
+    """Make relative input paths absolute against `base` (builtin names stay as they are)."""
+    resolved = {}
+    for field, value in answers.inputs.model_dump().items():
+        if value is None or value.startswith(BUILTIN_PREFIX) or Path(value).is_absolute():
+            continue
+        resolved[field] = str((base / value).resolve())
+    if not resolved:
+        return answers
+    return answers.model_copy(update={"inputs": answers.inputs.model_copy(update=resolved)})
+
+
+def dump_answers_yaml(answers: Answers) -> str:
+    """The answers as YAML, leaving out what is at its default."""
+    return yaml.safe_dump(answers.model_dump(exclude_defaults=True), sort_keys=False)
+
+
+def _yaml_loader():
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())

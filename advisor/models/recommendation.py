@@ -1,0 +1,50 @@
+"""What the engine returns: the scheme to use, the ladder to fall back on, and why."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Reason(_Frozen):
+    rule: str = Field(description="The id of the rule (or engine check) that decided.")
+    because: str = Field(description="Why, in the guide's terms.")
+
+
+class Expected(_Frozen):
+    max_size_reduction: float = Field(description="Largest fraction of the float32 size the choice removes.")
+    accuracy: str = Field(description="The guide's accuracy class, e.g. 'small loss'.")
+    accuracy_drop: float = Field(description="The drop the rules expect of that class (absolute).")
+    hardware: list[str] = Field(description="Targets that can run the chosen scheme.")
+
+
+class Alternative(_Frozen):
+    scheme: str = Field(description="A scheme that was not chosen.")
+    status: Literal["fallback", "ruled_out", "not_considered"] = Field(
+        description="fallback: on the ladder after the choice; ruled_out: a requirement fails; "
+        "not_considered: the deciding rule does not list it."
+    )
+    reason: str = Field(description="Why it was not chosen.")
+    would_change: str | None = Field(None, description="The answer that would have allowed it, when one would.")
+
+
+class Recommendation(_Frozen):
+    feasible: bool = Field(description="False when no scheme can meet the answers.")
+    scheme: str | None = Field(description="The scheme to try first, or null when infeasible.")
+    pre_steps: list[str] = Field(description="Pre-steps to run before quantizing, in order.")
+    fallbacks: list[str] = Field(description="The ordered ladder `advisor run` climbs if the choice fails.")
+    expected: Expected | None = Field(description="What the choice is expected to give.")
+    rationale: list[Reason] = Field(description="The rules that decided, in the order they applied.")
+    needs: list[str] = Field(description="When infeasible: what would make it feasible.")
+    warnings: list[str] = Field(default_factory=list, description="Things to know before running it.")
+    alternatives: list[Alternative] = Field(default_factory=list, description="Every scheme not chosen, and why.")
+
+    @property
+    def ladder(self) -> list[str]:
+        """The choice followed by its fallbacks."""
+        return ([self.scheme] if self.scheme else []) + list(self.fallbacks)
