@@ -1,0 +1,78 @@
+"""The shipped tree over the whole answer space: total, deterministic, and never breaking the rules."""
+
+import pytest
+
+from advisor.engine.evaluate import recommend
+from advisor.engine.rules import load_rules
+from advisor.engine.soundness import answer_space, check_rules
+
+RULES = load_rules()
+SPACE = list(answer_space(RULES))
+
+
+def test_the_space_covers_every_enumerated_answer():
+    seen = {(a.data, a.hardware, a.can_fine_tune, a.activation_sensitive, a.goals.compressed_download) for a in SPACE}
+    assert len(seen) == 3 * 6 * 2 * 2 * 2
+    assert len(SPACE) > 10_000
+
+
+def test_shipped_rules_are_sound():
+    problems, tried = check_rules(RULES)
+    assert problems == []
+    assert tried == len(SPACE)
+
+
+@pytest.fixture(scope="module")
+def recommendations():
+    return [(a, recommend(a, RULES)) for a in SPACE]
+
+
+def test_never_a_scheme_whose_data_or_fine_tuning_is_missing(recommendations):
+    for answers, rec in recommendations:
+        for sid in rec.ladder:
+            scheme = RULES.schemes[sid]
+            assert RULES.data_rank[answers.data] >= RULES.data_rank[scheme.data], (answers, sid)
+            assert answers.can_fine_tune or not scheme.fine_tune, (answers, sid)
+        if rec.pre_steps:
+            assert answers.data == "labelled" and answers.can_fine_tune and answers.goals.compressed_download
+
+
+def test_never_a_scheme_the_hardware_cannot_run(recommendations):
+    for answers, rec in recommendations:
+        for sid in rec.ladder:
+            assert sid in RULES.targets[answers.hardware].runs, (answers, sid)
+        if answers.hardware in ("edgetpu", "hexagon-dsp"):
+            assert set(rec.ladder) <= {"full_integer", "qat"}
+
+
+def test_size_goals_are_within_what_each_scheme_can_remove(recommendations):
+    caps = {"float16": 0.5, "dynamic_range": 0.75, "full_integer": 0.75, "int16x8": 0.75, "qat": 0.75}
+    for answers, rec in recommendations:
+        need = answers.goals.min_size_reduction
+        if need is None:
+            continue
+        for sid in rec.ladder:
+            cap = caps[sid]
+            if answers.goals.compressed_download:
+                cap = 1 - (1 - cap) * 0.5 ** len(rec.pre_steps)
+            assert cap + 1e-9 >= need, (answers, sid)
+
+
+def test_infeasible_answers_always_say_what_would_help(recommendations):
+    infeasible = [(a, r) for a, r in recommendations if not r.feasible]
+    assert infeasible, "the space includes impossible goals"
+    for answers, rec in infeasible:
+        assert rec.scheme is None and rec.fallbacks == [] and rec.needs
+
+
+def test_int16x8_always_comes_with_its_speed_warning(recommendations):
+    for answers, rec in recommendations:
+        if "int16x8" in rec.ladder:
+            assert any("reference kernels" in w for w in rec.warnings)
+
+
+def test_every_scheme_not_chosen_has_a_reason(recommendations):
+    for answers, rec in recommendations[::97]:
+        named = {alt.scheme for alt in rec.alternatives} | ({rec.scheme} if rec.scheme else set())
+        assert named == set(RULES.schemes)
+        assert all(alt.reason for alt in rec.alternatives)

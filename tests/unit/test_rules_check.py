@@ -1,0 +1,108 @@
+"""Broken rule sets are caught, with the file and node named; a new target is a rules change alone."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+import advisor
+from advisor.engine.rules import SHIPPED_RULES, load_rules
+from advisor.engine.soundness import check_rules
+from advisor.errors import RulesError
+
+
+@pytest.fixture
+def rules_copy(tmp_path):
+    folder = tmp_path / "rules"
+    shutil.copytree(SHIPPED_RULES, folder)
+
+    def edit(name: str, change) -> Path:
+        path = folder / name
+        data = yaml.safe_load(path.read_text())
+        change(data)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return folder
+
+    return folder, edit
+
+
+def test_unknown_scheme_in_a_leaf_names_file_and_node(rules_copy):
+    folder, edit = rules_copy
+    edit("tree.yaml", lambda t: t["ladder"][-1]["ladder"].append("fp8"))
+    with pytest.raises(RulesError) as err:
+        load_rules(folder)
+    assert "tree.yaml" in str(err.value) and "post-training-first" in str(err.value) and "unknown scheme 'fp8'" in str(err.value)
+
+
+def test_unknown_fact_is_caught_with_a_suggestion(rules_copy):
+    folder, edit = rules_copy
+    edit("tree.yaml", lambda t: t["ladder"][0].update(when={"target.integer_ony": True}))
+    with pytest.raises(RulesError, match=r"unknown fact 'target.integer_ony' \(did you mean target.integer_only\?\)"):
+        load_rules(folder)
+
+
+def test_unknown_key_in_the_catalog_is_caught(rules_copy):
+    folder, edit = rules_copy
+    edit("schemes.yaml", lambda s: s["schemes"]["float16"].update(max_size_reductoin=0.5))
+    with pytest.raises(RulesError, match=r"schemes.yaml: schemes.float16.max_size_reductoin: unknown key"):
+        load_rules(folder)
+
+
+def test_hardware_running_an_unknown_scheme_is_caught(rules_copy):
+    folder, edit = rules_copy
+    edit("hardware.yaml", lambda h: h["targets"]["gpu"]["runs"].append("float8"))
+    with pytest.raises(RulesError, match=r"hardware.yaml: targets.gpu.runs\[2\]: unknown scheme 'float8'"):
+        load_rules(folder)
+
+
+def test_a_tree_without_a_catch_all_is_not_total(rules_copy):
+    folder, edit = rules_copy
+    edit("tree.yaml", lambda t: t["ladder"][-1].update(when={"data": "none"}))
+    problems, _ = check_rules(load_rules(folder))
+    assert any("no rule holds" in str(p) and "tree.yaml" in str(p) for p in problems)
+
+
+def test_an_unreachable_rule_is_reported(rules_copy):
+    folder, edit = rules_copy
+
+    def shadow(tree):
+        tree["ladder"].insert(0, {"id": "everything-float16", "because": "x", "ladder": ["float16"]})
+
+    edit("tree.yaml", shadow)
+    problems, _ = check_rules(load_rules(folder))
+    unreachable = [str(p) for p in problems if "unreachable" in str(p)]
+    assert any("integer-only-target" in p for p in unreachable)
+
+
+def test_a_target_that_cannot_run_the_leaf_is_still_never_recommended_it(rules_copy):
+    folder, edit = rules_copy
+    edit("hardware.yaml", lambda h: h["targets"]["cpu"].update(runs=["float32", "float16"]))
+    rules = load_rules(folder)
+    assert check_rules(rules)[0] == []
+    rec = advisor.recommend({"data": "none", "hardware": "cpu"}, rules=folder)
+    assert rec.scheme == "float16"
+
+
+def test_cli_rules_check_exits_2_on_a_broken_set(rules_copy, cli):
+    folder, edit = rules_copy
+    edit("tree.yaml", lambda t: t["ladder"][-1].update(when={"data": "none"}))
+    result = cli("rules", "check", "--rules", str(folder))
+    assert result.returncode == 2
+    assert "no rule holds" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_new_target_is_a_rules_change_alone(rules_copy, write_yaml):
+    folder, edit = rules_copy
+    edit(
+        "hardware.yaml",
+        lambda h: h["targets"].update(
+            {"npu-x": {"title": "an NPU", "integer_only": True, "fast_integer": True, "runs": ["full_integer"]}}
+        ),
+    )
+    rules = load_rules(folder)
+    assert check_rules(rules)[0] == []
+    rec = advisor.recommend({"data": "labelled", "hardware": "npu-x"}, rules=folder)
+    assert rec.scheme == "full_integer" and rec.fallbacks == []
+    with pytest.raises(advisor.BadInput, match="not a known target"):
+        advisor.recommend({"data": "labelled", "hardware": "npu-x"})
