@@ -50,7 +50,7 @@ def fact_names(hardware=None) -> list[str]:
 
     names = [name for name in Answers.model_fields if name not in ("goals", "inputs")]
     names += [f"goals.{name}" for name in Goals.model_fields]
-    names += [f"target.{name}" for name in Target.model_fields if name not in ("title", "facts")]
+    names += [f"target.{name}" for name in Target.model_fields if name not in ("title", "facts", "check")]
     names += ["size.required_reduction"]
     return names
 

@@ -48,6 +48,7 @@ class Scheme(_Strict):
     accuracy: str = Field(description="Accuracy class id.")
     guide_hardware: str | None = Field(None, description="The guide's hardware column, as written.")
     warning: str | None = Field(None, description="Shown whenever the scheme is recommended or a fallback.")
+    executor: str | None = Field(None, description="'module:function' that carries the scheme out (imported only by advisor run).")
     facts: list[str] = Field(min_length=1, description="The guide's facts about the scheme, used in explanations.")
 
 
@@ -59,6 +60,7 @@ class PreStep(_Strict):
         gt=0, lt=1, description="Extra fraction of the compressed file it removes on top of the scheme."
     )
     source: str = Field(description="Where compressed_reduction comes from.")
+    executor: str | None = Field(None, description="'module:function' that carries the pre-step out.")
     facts: list[str] = Field(min_length=1, description="The guide's facts about it.")
 
 
@@ -69,11 +71,34 @@ class SchemeCatalog(_Strict):
     pre_steps: dict[str, PreStep] = Field(default_factory=dict, description="Pre-step id -> pre-step.")
 
 
+class HardwareCheck(_Strict):
+    """What `advisor check` verifies in a .tflite for a target; an absent field means no limit."""
+
+    source: str | None = Field(None, description="Where the requirements come from.")
+    ops: list[str] | None = Field(None, description="Builtin ops the target runs; absent = every builtin op.")
+    custom_ops: bool = Field(False, description="Custom ops can run.")
+    activation_dtypes: list[str] | None = Field(None, description="Allowed dtypes of tensors computed at run time.")
+    weight_dtypes: list[str] | None = Field(None, description="Allowed dtypes of constant tensors (weights, biases).")
+    io_dtypes: list[str] | None = Field(None, description="Allowed dtypes of the model's inputs and outputs.")
+    hybrid_ops: bool = Field(True, description="Ops mixing float activations with 8-bit weights (dynamic range) can run.")
+    static_shapes: bool = Field(False, description="Every shape must be fully known.")
+    batch: int | None = Field(None, description="Required batch size of the inputs.")
+    max_rank: int | None = Field(None, description="Largest tensor rank.")
+    max_non_unit_dims: int | None = Field(None, description="Only this many innermost dimensions may exceed 1.")
+    maps_prefix_only: bool = Field(False, description="The compiler maps ops only up to the first unsupported one.")
+    parameter_cache_bytes: int | None = Field(None, description="On-chip parameter memory; more constant data is a warning.")
+    arena_check: bool = Field(False, description="Measure the tensor arena with the tflite-micro interpreter when installed.")
+    notes: list[str] = Field(default_factory=list, description="Shown with every check for this target.")
+    latency_notes: dict[str, str] = Field(default_factory=dict, description="Shown when a latency goal is set: 'hybrid' for hybrid ops.")
+
+
 class Target(_Strict):
     title: str = Field(description="Human name of the target.")
     integer_only: bool = Field(description="Runs integer models only.")
     fast_integer: bool = Field(description="Has integer kernels faster than its float ones.")
+    measured_on_host: bool = Field(False, description="This host's CPU latency answers a latency goal for it.")
     runs: list[str] = Field(min_length=1, description="Scheme ids the target can run.")
+    check: HardwareCheck = Field(default_factory=HardwareCheck, description="What a .tflite must satisfy to run there.")
     facts: list[str] = Field(default_factory=list, description="Facts shown when explaining.")
 
 

@@ -1,0 +1,138 @@
+"""`advisor run`, `check` and `demo`: the commands that import TensorFlow (lazily, in the handler)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from advisor.errors import BadInput
+
+EXIT_OK, EXIT_INFEASIBLE, EXIT_GOALS_NOT_MET = 0, 3, 4
+DEMO_ANSWERS = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
+
+
+def register(command, rules_option) -> None:
+    p = command("run", _cmd_run, "recommend, carry out, validate and report on a model")
+    p.add_argument("--answers", required=True, metavar="F", help="answers file (.yaml, .yml or .json)")
+    _run_options(p)
+    rules_option(p)
+
+    p = command("demo", _cmd_demo, "the whole flow on the built-in digits model, no files needed")
+    p.add_argument("--out", default="advisor-demo", metavar="DIR", help="output folder (default: advisor-demo)")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log output")
+
+    p = command("check", _cmd_check, "check an existing .tflite against a target's requirements")
+    p.add_argument("model", metavar="MODEL.tflite")
+    p.add_argument("--hardware", required=True, metavar="H", help="the target: cpu, gpu, android-gpu, edgetpu, ...")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    rules_option(p)
+
+
+def _run_options(p) -> None:
+    p.add_argument("--out", default="advisor-out", metavar="DIR", help="output folder (default: ./advisor-out)")
+    p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
+    p.add_argument("--scheme", metavar="S", help="try this scheme first; the ladder continues after it")
+    p.add_argument("--pre-steps", metavar="P,...", help="pre-steps to run before quantizing (pruning, clustering); '' for none")
+    p.add_argument("--epochs", type=int, help="fine-tuning epochs (default 3)")
+    p.add_argument("--batch-size", type=int, help="fine-tuning batch size (default 32)")
+    p.add_argument("--learning-rate", type=float, help="fine-tuning learning rate (default 1e-4)")
+    p.add_argument("--sparsity", type=float, help="pruning's target sparsity (default 0.5)")
+    p.add_argument("--clusters", type=int, help="clusters per weight tensor (default 16)")
+    p.add_argument("--threads", type=int, help="interpreter threads for latency (default: all cores)")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log output")
+
+
+def _options(args):
+    from pydantic import ValidationError
+
+    from advisor.models.options import RunOptions
+    from advisor.models.validation import describe_validation_error
+
+    given = {
+        key: getattr(args, key, None)
+        for key in ("epochs", "batch_size", "learning_rate", "sparsity", "clusters", "threads")
+        if getattr(args, key, None) is not None
+    }
+    try:
+        return RunOptions(**given)
+    except ValidationError as err:
+        message = describe_validation_error(err, RunOptions, "options")
+        raise BadInput(message.replace("options: ", "--", 1).replace("_", "-", 1)) from None
+
+
+def _execute(answers_path: str, out: str, force: bool, scheme, pre_steps, options, rules_dir, verbose: bool) -> int:
+    from advisor.engine.rules import load_rules
+    from advisor.executor.tf_env import set_verbose
+    from advisor.models.answers import read_answers_file
+    from advisor.report.progress import RichProgress, terminal_console
+    from advisor.report.recommendation import print_recommendation
+    from advisor.report.run_report import print_report
+    from advisor.runner import Infeasible, run
+
+    set_verbose(verbose)
+    rules = load_rules(rules_dir)
+    answers = read_answers_file(answers_path, rules=rules)
+    console = terminal_console()
+    progress = None
+    try:
+        from advisor.runner import plan
+
+        rec, ladder, steps = plan(answers, rules, scheme, pre_steps)
+        print_recommendation(rec, console)
+        progress = RichProgress(console)
+        report = run(answers, rules=rules, out=out, force=force, scheme=scheme, pre_steps=pre_steps, options=options, progress=progress)
+    except Infeasible as err:
+        print_recommendation(err.recommendation, console)
+        return EXIT_INFEASIBLE
+    finally:
+        if progress is not None:
+            progress.close()
+    print_report(report, out, console)
+    return EXIT_OK if report.chosen is not None else EXIT_GOALS_NOT_MET
+
+
+def _split_pre_steps(value: str | None):
+    if value is None:
+        return None
+    return [step.strip() for step in value.split(",") if step.strip()]
+
+
+def _cmd_run(args) -> int:
+    return _execute(
+        args.answers, args.out, args.force, args.scheme, _split_pre_steps(args.pre_steps), _options(args), args.rules, args.verbose
+    )
+
+
+def _cmd_demo(args) -> int:
+    out = Path(args.out)
+    previous_demo = out.is_dir() and (out / "report.json").is_file()
+    if out.exists() and any(out.iterdir()) if out.is_dir() else out.exists():
+        if not previous_demo:
+            raise BadInput(f"{out}: exists and is not an earlier demo's output; choose another --out")
+    from advisor.models.options import RunOptions
+
+    return _execute(str(DEMO_ANSWERS), str(out), True, None, None, RunOptions(), None, args.verbose)
+
+
+def _cmd_check(args) -> int:
+    from advisor.engine.rules import load_rules
+    from advisor.validator.hardware import check_model
+    from advisor._suggest import did_you_mean
+
+    rules = load_rules(args.rules)
+    if args.hardware not in rules.targets:
+        raise BadInput(f"--hardware: unknown target '{args.hardware}'{did_you_mean(args.hardware, rules.targets)}; known: {', '.join(rules.targets)}")
+    path = Path(args.model)
+    if not path.is_file():
+        raise BadInput(f"{path}: no such file")
+    report = check_model(path.read_bytes(), args.hardware, rules)
+    if args.json:
+        payload = {"hardware": report.hardware, "compatible": report.compatible, "problems": [p.model_dump() for p in report.problems]}
+        payload.update({"warnings": report.warnings, "notes": report.notes, "ops": report.ops})
+        print(json.dumps(payload, indent=2))
+    else:
+        from advisor.report.hardware import print_hardware_report
+
+        print_hardware_report(report, str(path))
+    return EXIT_OK if report.compatible else EXIT_GOALS_NOT_MET

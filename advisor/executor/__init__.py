@@ -1,0 +1,1 @@
+"""Carrying out schemes: the only package that imports TensorFlow and TFMOT (lazily, inside functions)."""

@@ -1,0 +1,189 @@
+"""Fine-tuning with TFMOT: quantization-aware training, pruning and clustering, with progress bars.
+
+All models here are tf-keras (Keras 2) models; TensorFlow is imported on first use.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from advisor.errors import SchemeFailed
+from advisor.executor.data import Dataset
+from advisor.executor.tf_env import quiet, tensorflow, tfmot
+
+
+def outputs_probabilities(model, x: np.ndarray) -> bool:
+    """True when the model ends in a softmax (its rows are non-negative and sum to 1)."""
+    with quiet():
+        out = np.asarray(model(x[:16], training=False))
+    return bool(out.ndim == 2 and (out >= -1e-6).all() and np.allclose(out.sum(axis=1), 1.0, atol=1e-3))
+
+
+def compile_for_classification(model, learning_rate: float, probabilities: bool) -> None:
+    tensorflow()
+    import tf_keras as keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities),
+        metrics=["accuracy"],
+    )
+
+
+def fit(model, data: Dataset, *, epochs: int, batch_size: int, label: str, progress=None, callbacks=()) -> dict:
+    """Train with one progress bar per epoch showing loss and accuracy; returns the last epoch's logs."""
+    tensorflow()
+    import tf_keras as keras
+
+    if data.y is None:
+        raise SchemeFailed(f"{label} needs labelled training data (inputs.train with x and y)")
+    steps = math.ceil(len(data) / batch_size)
+    last: dict = {}
+
+    class EpochBars(keras.callbacks.Callback):
+        task = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if progress is not None:
+                self.task = progress.task(f"{label}: epoch {epoch + 1}/{epochs}", total=steps)
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.task is not None:
+                self.task.advance(1, status=_status(logs))
+
+        def on_epoch_end(self, epoch, logs=None):
+            last.update(logs or {})
+            if self.task is not None:
+                self.task.finish(status=_status(logs))
+
+    with quiet():
+        model.fit(
+            data.x,
+            data.y,
+            epochs=epochs,
+            batch_size=batch_size,
+            verbose=0,
+            shuffle=True,
+            callbacks=[EpochBars(), *callbacks],
+        )
+    return {k: float(v) for k, v in last.items()}
+
+
+def _status(logs) -> str:
+    logs = logs or {}
+    parts = []
+    if "loss" in logs:
+        parts.append(f"loss {float(logs['loss']):.3f}")
+    if "accuracy" in logs:
+        parts.append(f"acc {float(logs['accuracy']):.3f}")
+    return " ".join(parts)
+
+
+def quantization_aware(model, data: Dataset, options, *, preserve: tuple[str, ...] = (), progress=None):
+    """QAT on a float tf-keras model; after pruning/clustering, the collaborative scheme that keeps them."""
+    mot = tfmot()
+    probabilities = outputs_probabilities(model, data.x)
+    with quiet():
+        try:
+            if not preserve:
+                qat = mot.quantization.keras.quantize_model(model)
+            else:
+                scheme = _preserving_scheme(mot, preserve)
+                annotated = mot.quantization.keras.quantize_annotate_model(model)
+                with mot.quantization.keras.quantize_scope():
+                    qat = mot.quantization.keras.quantize_apply(annotated, scheme)
+        except (ValueError, RuntimeError, TypeError) as err:
+            raise SchemeFailed(f"quantization-aware training cannot wrap this model: {_one_line(err)}") from None
+    compile_for_classification(qat, options.learning_rate, probabilities)
+    logs = fit(qat, data, epochs=options.epochs, batch_size=options.batch_size, label="qat", progress=progress)
+    return qat, logs
+
+
+def _preserving_scheme(mot, preserve: tuple[str, ...]):
+    combine = mot.experimental.combine
+    if "clustering" in preserve:
+        return combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity="pruning" in preserve)
+    return combine.Default8BitPrunePreserveQuantizeScheme()
+
+
+def prune(model, data: Dataset, options, progress=None):
+    """Magnitude pruning to `options.sparsity` with a polynomial-decay schedule that ends before training does."""
+    mot = tfmot()
+    sparsity = mot.sparsity.keras
+    steps_per_epoch = math.ceil(len(data) / options.batch_size)
+    total = steps_per_epoch * options.epochs
+    frequency = max(1, total // 20)
+    # Reach the target at 70% of training (on a step the schedule prunes at), then fine-tune at it.
+    end_step = max(frequency, (int(total * 0.7) // frequency) * frequency)
+    schedule = sparsity.PolynomialDecay(
+        initial_sparsity=0.0, final_sparsity=options.sparsity, begin_step=0, end_step=end_step, frequency=frequency
+    )
+    probabilities = outputs_probabilities(model, data.x)
+    with quiet():
+        try:
+            pruned = sparsity.prune_low_magnitude(model, pruning_schedule=schedule)
+        except ValueError as err:
+            raise SchemeFailed(f"pruning cannot wrap this model: {_one_line(err)}") from None
+    compile_for_classification(pruned, options.learning_rate, probabilities)
+    fit(pruned, data, epochs=options.epochs, batch_size=options.batch_size, label="pruning", progress=progress,
+        callbacks=[sparsity.UpdatePruningStep()])
+    with quiet():
+        stripped = sparsity.strip_pruning(pruned)
+    return stripped, {"sparsity": round(measured_sparsity(stripped), 4), "target_sparsity": options.sparsity}
+
+
+def cluster(model, data: Dataset, options, *, preserve_sparsity: bool = False, progress=None):
+    """Weight clustering (k-means++ centroids), fine-tuned, then stripped; sparsity kept after pruning."""
+    mot = tfmot()
+    clustering = mot.clustering.keras
+    kwargs = {
+        "number_of_clusters": options.clusters,
+        "cluster_centroids_init": clustering.CentroidInitialization.KMEANS_PLUS_PLUS,
+    }
+    probabilities = outputs_probabilities(model, data.x)
+    with quiet():
+        if preserve_sparsity:
+            from tensorflow_model_optimization.python.core.clustering.keras.experimental import cluster as experimental
+
+            clustered = experimental.cluster_weights(model, preserve_sparsity=True, **kwargs)
+        else:
+            clustered = clustering.cluster_weights(model, **kwargs)
+    if clustered is None:  # what cluster_weights returns for a Keras 3 model
+        raise SchemeFailed("clustering returned no model: it needs a tf-keras (Keras 2) model")
+    compile_for_classification(clustered, options.learning_rate, probabilities)
+    fit(clustered, data, epochs=options.epochs, batch_size=options.batch_size, label="clustering", progress=progress)
+    with quiet():
+        stripped = clustering.strip_clustering(clustered)
+    extras = {"unique_weights": unique_weights(stripped), "clusters": options.clusters}
+    if preserve_sparsity:
+        extras["sparsity"] = round(measured_sparsity(stripped), 4)
+    return stripped, extras
+
+
+def kernels(model) -> list[tuple[str, np.ndarray]]:
+    """The (name, value) of every kernel weight (the tensors pruning and clustering act on)."""
+    found = []
+    for layer in model.layers:
+        for weight in layer.weights:
+            short = weight.name.split("/")[-1].split(":")[0]
+            if short in ("kernel", "depthwise_kernel", "pointwise_kernel", "embeddings"):
+                found.append((f"{layer.name}/{short}", weight.numpy()))
+    return found
+
+
+def measured_sparsity(model) -> float:
+    """Fraction of zeros over all kernel weights."""
+    values = [k for _, k in kernels(model)]
+    total = sum(v.size for v in values)
+    return float(sum((v == 0).sum() for v in values) / total) if total else 0.0
+
+
+def unique_weights(model) -> dict[str, int]:
+    return {name: int(np.unique(value).size) for name, value in kernels(model)}
+
+
+def _one_line(err: Exception) -> str:
+    lines = [line for line in str(err).splitlines() if line.strip()]
+    return (lines[0] if lines else type(err).__name__)[:240]

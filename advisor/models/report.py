@@ -1,0 +1,80 @@
+"""What `advisor run` and `advisor check` write: report.json's models, as the contract fixes them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from advisor.models.recommendation import Recommendation
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(_Model):
+    op: str = Field(description="The operator (or 'model input' / 'model output').")
+    index: int | None = Field(None, description="The operator's index in the graph.")
+    reason: str = Field(description="Why the target cannot run it.")
+
+
+class HardwareReport(_Model):
+    hardware: str
+    compatible: bool
+    problems: list[Problem] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    ops: int = Field(0, description="Operators in the model.")
+    arena_bytes: int | None = Field(None, description="Smallest working tensor arena (microcontrollers, with tflite-micro).")
+
+
+class Metrics(_Model):
+    model_config = ConfigDict(extra="allow")  # what a scheme adds: sparsity, unique_weights, ...
+
+    size_bytes: int
+    gzip_bytes: int
+    size_reduction: float | None = Field(None, description="Against the float32 baseline (on gzip sizes for a compressed download).")
+    accuracy: float | None = None
+    baseline_accuracy: float | None = None
+    accuracy_drop: float | None = None
+    accuracy_metric: str | None = Field(None, description="Which metric `accuracy` is.")
+    eval_samples: int | None = None
+    latency_ms: float | None = Field(None, description="Median single-inference latency on this host's CPU.")
+    latency_p90_ms: float | None = None
+    latency_threads: int | None = None
+
+
+class Verdict(_Model):
+    goal: str
+    limit: float | bool | None
+    measured: float | None
+    status: Literal["pass", "fail", "not_measured"]
+    reason: str | None = None
+
+
+class Attempt(_Model):
+    scheme: str
+    pre_steps: list[str] = Field(default_factory=list)
+    artifact: str | None = Field(None, description="Path of the .tflite, relative to the output folder.")
+    metrics: Metrics | None = None
+    hardware: HardwareReport | None = None
+    verdicts: list[Verdict] = Field(default_factory=list)
+    passed: bool = False
+    error: str | None = Field(None, description="Why the scheme could not be carried out.")
+    notes: list[str] = Field(default_factory=list)
+    seconds: float | None = Field(None, description="Wall time of producing and measuring the attempt.")
+
+
+class Baseline(_Model):
+    artifact: str
+    metrics: Metrics
+
+
+class Report(_Model):
+    recommendation: Recommendation
+    baseline: Baseline | None
+    attempts: list[Attempt]
+    chosen: int | None
+    notes: list[str] = Field(default_factory=list)
+    environment: dict[str, Any] = Field(default_factory=dict)

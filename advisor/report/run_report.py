@@ -1,0 +1,152 @@
+"""The run report as a rich table (terminal) and as Markdown (report.md): the same rows."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from advisor.models.answers import Answers
+from advisor.models.report import Attempt, HardwareReport, Metrics, Report
+
+COLUMNS = ["#", "scheme", "pre-steps", "size", "reduction", "accuracy", "drop", "latency", "hardware", "verdict"]
+
+
+def _mb(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1e6:.3f} MB"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
+def _acc(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def _drop(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:+.2f} pts"
+
+
+def _ms(m: Metrics) -> str:
+    return "-" if m.latency_ms is None else f"{m.latency_ms:.3f} ms"
+
+
+def _hardware(h: HardwareReport | None) -> str:
+    if h is None:
+        return "-"
+    return "ok" if h.compatible else f"{len(h.problems)} problem(s)"
+
+
+def verdict_text(attempt: Attempt) -> str:
+    if attempt.error:
+        return "failed to run"
+    failed = [v.goal for v in attempt.verdicts if v.status == "fail"]
+    if attempt.hardware is not None and not attempt.hardware.compatible:
+        failed.append("hardware")
+    unverified = [v.goal for v in attempt.verdicts if v.status == "not_measured"]
+    text = "PASS" if attempt.passed else "FAIL: " + ", ".join(failed)
+    if unverified:
+        text += f" (unverified: {', '.join(unverified)})"
+    return text
+
+
+def rows(report: Report) -> list[list[str]]:
+    result = []
+    if report.baseline:
+        b = report.baseline.metrics
+        result.append(["base", "float32", "", _mb(b.size_bytes), "-", _acc(b.accuracy), "-", _ms(b), "-", "baseline"])
+    for i, a in enumerate(report.attempts):
+        m = a.metrics
+        mark = "*" if report.chosen == i else str(i)
+        if m is None:
+            result.append([mark, a.scheme, ",".join(a.pre_steps), "-", "-", "-", "-", "-", "-", verdict_text(a)])
+            continue
+        result.append(
+            [mark, a.scheme, ",".join(a.pre_steps), _mb(m.size_bytes), _pct(m.size_reduction), _acc(m.accuracy),
+             _drop(m.accuracy_drop), _ms(m), _hardware(a.hardware), verdict_text(a)]
+        )
+    return result
+
+
+def print_report(report: Report, out: str, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title="advisor run", header_style="bold")
+    for column in COLUMNS:
+        table.add_column(column, overflow="fold")
+    for row in rows(report):
+        style = "green" if row[-1].startswith("PASS") else "red" if row[-1].startswith(("FAIL", "failed")) else None
+        table.add_row(*row, style=style)
+    console.print(table)
+    for i, a in enumerate(report.attempts):
+        if a.error:
+            console.print(f"[red]{a.scheme}[/red]: {a.error}")
+        if a.hardware and a.hardware.problems:
+            first = a.hardware.problems[0]
+            more = f" (and {len(a.hardware.problems) - 1} more in report.md)" if len(a.hardware.problems) > 1 else ""
+            where = f"op {first.index} " if first.index is not None else ""
+            console.print(f"[yellow]{a.scheme}[/yellow] on {a.hardware.hardware}: {where}{first.op}: {first.reason}{more}")
+    for note in report.notes:
+        console.print(f"[dim]note: {note}[/dim]")
+    if report.chosen is not None:
+        chosen = report.attempts[report.chosen]
+        console.print(f"[bold green]wrote {out}/model.tflite[/bold green] ({chosen.scheme}); report: {out}/report.md, {out}/report.json")
+    else:
+        console.print(f"[bold red]no attempt met every goal[/bold red]; report: {out}/report.md, {out}/report.json")
+
+
+def markdown_report(report: Report, answers: Answers) -> str:
+    lines = ["# advisor run report", ""]
+    rec = report.recommendation
+    lines += [
+        f"Hardware: **{answers.hardware}**; data: **{answers.data}**; goals: "
+        + (", ".join(f"`{k}: {v}`" for k, v in answers.goals.model_dump(exclude_defaults=True).items()) or "none"),
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += ["| " + " | ".join(cell.replace("|", "/") or " " for cell in row) + " |" for row in rows(report)]
+    lines.append("")
+    if report.chosen is not None:
+        lines.append(f"**model.tflite** is attempt {report.chosen}: `{report.attempts[report.chosen].scheme}`.")
+    else:
+        lines.append("**No attempt met every goal**; no model.tflite was written.")
+    metric = next((a.metrics.accuracy_metric for a in report.attempts if a.metrics and a.metrics.accuracy_metric), None)
+    if metric:
+        lines.append(f"Accuracy is {metric} on the evaluation data, run through the LiteRT interpreter.")
+    lat = report.baseline.metrics if report.baseline else None
+    if lat and lat.latency_ms is not None:
+        lines.append(f"Latency is the median of {report.environment.get('options', {}).get('latency_runs', '?')} single-input invokes on this host's CPU with {lat.latency_threads} thread(s).")
+    lines += ["", "## Verdicts", ""]
+    for i, a in enumerate(report.attempts):
+        lines.append(f"### {i}. {'+'.join([*a.pre_steps, a.scheme])}: {verdict_text(a)}")
+        if a.error:
+            lines.append(f"- could not be carried out: {a.error}")
+        for v in a.verdicts:
+            measured = "not measured" if v.measured is None else f"{v.measured:g}"
+            reason = f" ({v.reason})" if v.reason else ""
+            lines.append(f"- `{v.goal}`: limit {v.limit}, measured {measured}: **{v.status}**{reason}")
+        extras = {k: v for k, v in (a.metrics.model_extra or {}).items()} if a.metrics else {}
+        for key, value in extras.items():
+            lines.append(f"- {key}: {value}")
+        if a.hardware:
+            h = a.hardware
+            lines.append(f"- hardware ({h.hardware}): {'compatible' if h.compatible else 'not compatible'}, {h.ops} ops")
+            for p in h.problems:
+                where = f"op {p.index} " if p.index is not None else ""
+                lines.append(f"  - {where}`{p.op}`: {p.reason}")
+            for w in h.warnings:
+                lines.append(f"  - warning: {w}")
+            for n in h.notes:
+                lines.append(f"  - note: {n}")
+        lines.append("")
+    lines += ["## Why this ladder", ""]
+    lines += [f"- **{r.rule}**: {r.because}" for r in rec.rationale]
+    if rec.warnings:
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in rec.warnings]
+    if report.notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in report.notes]
+    env = report.environment
+    if env:
+        lines += ["", "## Environment", "", f"- Python {env.get('python')} on {env.get('machine')}, {env.get('cpus')} CPUs"]
+        lines += [f"- {k} {v}" for k, v in env.get("packages", {}).items()]
+    return "\n".join(lines) + "\n"

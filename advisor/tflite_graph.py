@@ -1,0 +1,140 @@
+"""Read a .tflite flatbuffer into plain data: operators with their tensors' dtypes and shapes.
+
+Uses the flatbuffer schema that `ai_edge_litert` ships; never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from advisor.errors import ModelError
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    index: int
+    name: str
+    dtype: str  # "float32", "int8", ...
+    shape: tuple[int, ...]
+    shape_signature: tuple[int, ...]  # -1 where the size is dynamic
+    constant: bool  # holds data in the file (a weight or a bias)
+    quantized: bool  # has scale/zero-point parameters
+
+    @property
+    def elements(self) -> int:
+        count = 1
+        for dim in self.shape:
+            count *= max(dim, 1)
+        return count
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    index: int
+    name: str  # builtin name (CONV_2D) or the custom code
+    custom: bool
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+
+    @property
+    def tensors(self) -> tuple[TensorInfo, ...]:
+        return self.inputs + self.outputs
+
+    def dtypes(self) -> set[str]:
+        return {t.dtype for t in self.tensors}
+
+    def activation_dtypes(self) -> set[str]:
+        """Dtypes of the non-constant tensors (what flows between ops)."""
+        return {t.dtype for t in self.tensors if not t.constant}
+
+
+@dataclass(frozen=True)
+class Graph:
+    ops: tuple[OpInfo, ...]
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    tensors: tuple[TensorInfo, ...]
+    subgraphs: int
+
+    def op_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for op in self.ops:
+            counts[op.name] = counts.get(op.name, 0) + 1
+        return counts
+
+
+@lru_cache(maxsize=1)
+def _schema():
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {
+        table: {value: name for name, value in vars(getattr(schema, table)).items() if not name.startswith("_")}
+        for table in ("BuiltinOperator", "TensorType")
+    }
+    return schema, names["BuiltinOperator"], names["TensorType"]
+
+
+def read_graph(source: bytes | str | Path) -> Graph:
+    """Parse a .tflite model (bytes or a path); a file that is not one is a ModelError."""
+    name = str(source) if not isinstance(source, (bytes, bytearray)) else "model"
+    data = bytes(source) if isinstance(source, (bytes, bytearray)) else _read(Path(source))
+    schema, op_names, type_names = _schema()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ModelError(f"{name}: not a .tflite model (no TFL3 flatbuffer identifier)")
+    try:
+        model = schema.Model.GetRootAs(data, 0)
+        buffers = [model.Buffers(i) for i in range(model.BuffersLength())]
+        codes = []
+        for i in range(model.OperatorCodesLength()):
+            code = model.OperatorCodes(i)
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            custom = code.CustomCode()
+            codes.append((custom.decode() if custom else op_names.get(builtin, f"BUILTIN_{builtin}"), bool(custom)))
+        ops, all_tensors, graph_inputs, graph_outputs = [], [], [], []
+        for g in range(model.SubgraphsLength()):
+            sub = model.Subgraphs(g)
+            tensors = [_tensor(sub.Tensors(i), i, buffers, type_names) for i in range(sub.TensorsLength())]
+            if g == 0:
+                all_tensors = tensors
+                graph_inputs = [tensors[i] for i in sub.InputsAsNumpy()] if sub.InputsLength() else []
+                graph_outputs = [tensors[i] for i in sub.OutputsAsNumpy()] if sub.OutputsLength() else []
+            for i in range(sub.OperatorsLength()):
+                op = sub.Operators(i)
+                opname, custom = codes[op.OpcodeIndex()]
+                ins = tuple(tensors[t] for t in (op.InputsAsNumpy() if op.InputsLength() else ()) if t >= 0)
+                outs = tuple(tensors[t] for t in (op.OutputsAsNumpy() if op.OutputsLength() else ()) if t >= 0)
+                ops.append(OpInfo(len(ops), opname, custom, ins, outs))
+        return Graph(tuple(ops), tuple(graph_inputs), tuple(graph_outputs), tuple(all_tensors), model.SubgraphsLength())
+    except ModelError:
+        raise
+    except Exception as err:  # a corrupt flatbuffer raises whatever the generated code hits
+        raise ModelError(f"{name}: not a readable .tflite model ({type(err).__name__})") from None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ModelError(f"{path}: is a folder, not a .tflite file") from None
+
+
+def _tensor(tensor, index: int, buffers, type_names) -> TensorInfo:
+    buffer = buffers[tensor.Buffer()] if 0 <= tensor.Buffer() < len(buffers) else None
+    constant = bool(buffer is not None and (buffer.DataLength() > 0 or buffer.Size() > 0))
+    quant = tensor.Quantization()
+    quantized = bool(quant is not None and quant.ScaleLength() > 0)
+    shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
+    signature = tuple(int(d) for d in tensor.ShapeSignatureAsNumpy()) if tensor.ShapeSignatureLength() else shape
+    return TensorInfo(
+        index=index,
+        name=tensor.Name().decode(errors="replace") if tensor.Name() else "",
+        dtype=type_names.get(tensor.Type(), str(tensor.Type())).lower(),
+        shape=shape,
+        shape_signature=signature,
+        constant=constant,
+        quantized=quantized,
+    )

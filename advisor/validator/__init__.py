@@ -1,0 +1,1 @@
+"""Proving what a run made: metrics, hardware checks and goal verdicts."""

@@ -1,0 +1,105 @@
+"""Check a .tflite against a target's requirements (rules/hardware.yaml `check:`), op by op."""
+
+from __future__ import annotations
+
+from advisor.engine.rules import HardwareCheck, RuleSet
+from advisor.models.report import HardwareReport, Problem
+from advisor.tflite_graph import Graph, OpInfo, read_graph
+
+FLOATS = {"float32", "float16", "float64"}
+EIGHT_BIT = {"int8", "uint8"}
+_ITEMSIZE = {"float32": 4, "float16": 2, "int8": 1, "uint8": 1, "int16": 2, "int32": 4, "int64": 8, "bool": 1}
+
+
+def check_model(content: bytes | str, hardware: str, rules: RuleSet, *, latency_goal: bool = False) -> HardwareReport:
+    graph = read_graph(content)
+    target = rules.targets[hardware]
+    req = target.check
+    problems: list[Problem] = []
+    for op in graph.ops:
+        reasons = _op_reasons(op, req, hardware)
+        if reasons:
+            problems.append(Problem(op=op.name, index=op.index, reason="; ".join(reasons)))
+    problems = _io_problems(graph, req, hardware) + problems
+    warnings, notes = [], list(req.notes)
+    op_problems = [p for p in problems if p.index is not None]
+    if req.maps_prefix_only and op_problems:
+        first = op_problems[0]
+        on_cpu = len(graph.ops) - first.index
+        notes.append(
+            f"the {hardware} compiler maps ops only up to the first unsupported one: ops 0-{first.index - 1} "
+            f"({first.index} of {len(graph.ops)}) would run on {hardware}, and {on_cpu} from op {first.index} "
+            f"({first.op}) on the CPU"
+            if first.index > 0
+            else f"the {hardware} compiler stops at op 0 ({first.op}): all {len(graph.ops)} ops would run on the CPU"
+        )
+    if req.parameter_cache_bytes:
+        constant = sum(t.elements * _ITEMSIZE.get(t.dtype, 4) for t in graph.tensors if t.constant)
+        if constant > req.parameter_cache_bytes:
+            warnings.append(
+                f"{constant / 1e6:.1f} MB of parameters exceed the ~{req.parameter_cache_bytes / 1e6:.0f} MB on-chip "
+                "parameter cache: the rest streams from host memory, which is slower"
+            )
+    if latency_goal and "hybrid" in req.latency_notes and any(_is_hybrid(op) for op in graph.ops):
+        notes.append(" ".join(req.latency_notes["hybrid"].split()))
+    return HardwareReport(
+        hardware=hardware,
+        compatible=not problems,
+        problems=problems,
+        warnings=warnings,
+        notes=notes,
+        ops=len(graph.ops),
+    )
+
+
+def _is_hybrid(op: OpInfo) -> bool:
+    """Float activations computed with 8-bit weights: what dynamic-range quantization produces."""
+    activations = {t.dtype for t in op.tensors if not t.constant}
+    weights = {t.dtype for t in op.inputs if t.constant}
+    return bool(activations & FLOATS and weights & EIGHT_BIT and op.name not in ("DEQUANTIZE", "QUANTIZE"))
+
+
+def _op_reasons(op: OpInfo, req: HardwareCheck, hardware: str) -> list[str]:
+    reasons = []
+    if op.custom and not req.custom_ops:
+        reasons.append(f"custom op {op.name} is not supported on {hardware}")
+    elif req.ops is not None and not op.custom and op.name not in req.ops:
+        reasons.append(f"{op.name} is not among the ops {hardware} supports")
+    if req.activation_dtypes is not None:
+        bad = sorted({t.dtype for t in op.tensors if not t.constant} - set(req.activation_dtypes))
+        if bad:
+            reasons.append(f"{'/'.join(bad)} activations ({hardware} computes in {', '.join(req.activation_dtypes)})")
+    if req.weight_dtypes is not None:
+        bad = sorted({t.dtype for t in op.inputs if t.constant} - set(req.weight_dtypes))
+        if bad:
+            reasons.append(f"{'/'.join(bad)} weights ({hardware} takes {', '.join(req.weight_dtypes)})")
+    if not req.hybrid_ops and _is_hybrid(op):
+        reasons.append(f"hybrid op: float activations with 8-bit weights (dynamic range), which {hardware} cannot run")
+    if req.max_rank is not None:
+        rank = max((len(t.shape) for t in op.tensors), default=0)
+        if rank > req.max_rank:
+            reasons.append(f"a tensor of rank {rank} (at most {req.max_rank} on {hardware})")
+    if req.static_shapes and any(-1 in t.shape_signature for t in op.tensors):
+        reasons.append(f"dynamic tensor shape ({hardware} needs static shapes)")
+    if req.max_non_unit_dims is not None:
+        for t in (t for t in op.tensors if not t.constant):
+            outer = t.shape[: -req.max_non_unit_dims] if len(t.shape) > req.max_non_unit_dims else ()
+            if any(d > 1 for d in outer):
+                reasons.append(f"tensor {t.shape} has more than {req.max_non_unit_dims} dimensions above 1")
+                break
+    return reasons
+
+
+def _io_problems(graph: Graph, req: HardwareCheck, hardware: str) -> list[Problem]:
+    problems = []
+    for role, tensors in (("model input", graph.inputs), ("model output", graph.outputs)):
+        for t in tensors:
+            reasons = []
+            if req.io_dtypes is not None and t.dtype not in req.io_dtypes:
+                reasons.append(f"{t.dtype} {role.split()[1]} ({hardware} needs {', '.join(req.io_dtypes)})")
+            if role == "model input" and req.batch is not None and t.shape_signature and t.shape_signature[0] != req.batch:
+                batch = "dynamic" if t.shape_signature[0] == -1 else t.shape_signature[0]
+                reasons.append(f"batch {batch} ({hardware} needs a fixed batch of {req.batch})")
+            if reasons:
+                problems.append(Problem(op=role, index=None, reason="; ".join(reasons)))
+    return problems

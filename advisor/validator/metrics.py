@@ -1,0 +1,92 @@
+"""Measure a .tflite with the LiteRT interpreter: size, gzip size, top-1 accuracy, latency."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import statistics
+import time
+
+import numpy as np
+
+ACCURACY_METRIC = "top-1 accuracy"
+EVAL_BATCH = 64
+WARMUP = 5
+
+
+def sizes(content: bytes) -> tuple[int, int]:
+    return len(content), len(gzip.compress(content, compresslevel=9, mtime=0))
+
+
+def _interpreter(content: bytes, threads: int | None):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from advisor.executor.tf_env import quiet
+
+    with quiet():
+        interpreter = Interpreter(model_content=content, num_threads=threads or os.cpu_count() or 1)
+    return interpreter
+
+
+def _to_input(x: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = np.dtype(detail["dtype"])
+    scale, zero = detail["quantization"]
+    if dtype.kind in "iu" and scale:
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+    return x.astype(dtype, copy=False)
+
+
+def _from_output(y: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero = detail["quantization"]
+    if np.dtype(detail["dtype"]).kind in "iu" and scale:
+        return (y.astype(np.float32) - zero) * scale
+    return y.astype(np.float32, copy=False)
+
+
+def top1_accuracy(content: bytes, x: np.ndarray, y: np.ndarray, *, threads: int | None = None, progress=None, label="accuracy") -> float:
+    """Fraction of `x` whose highest output is the label `y`, run through LiteRT (quantized I/O handled)."""
+    interpreter = _interpreter(content, threads)
+    inp = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]
+    batch = EVAL_BATCH if inp["shape_signature"][0] == -1 else int(inp["shape"][0])
+    if inp["shape_signature"][0] == -1:
+        interpreter.resize_tensor_input(inp["index"], [batch, *x.shape[1:]])
+    interpreter.allocate_tensors()
+    task = progress.task(label, total=len(x)) if progress is not None else None
+    correct = 0
+    for start in range(0, len(x), batch):
+        chunk = x[start : start + batch]
+        if len(chunk) < batch:  # pad the last batch; only its real rows count
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - len(chunk), axis=0)])
+        interpreter.set_tensor(inp["index"], _to_input(chunk, inp))
+        interpreter.invoke()
+        scores = _from_output(interpreter.get_tensor(out["index"]), out)
+        real = min(batch, len(x) - start)
+        correct += int((scores.reshape(batch, -1)[:real].argmax(axis=1) == y[start : start + real]).sum())
+        if task is not None:
+            task.advance(real)
+    if task is not None:
+        task.finish()
+    return correct / len(x)
+
+
+def latency(content: bytes, sample: np.ndarray, *, runs: int = 50, threads: int | None = None) -> tuple[float, float, int]:
+    """(median ms, p90 ms, threads) of single-input invokes after a warm-up, on this host's CPU."""
+    threads = threads or os.cpu_count() or 1
+    interpreter = _interpreter(content, threads)
+    inp = interpreter.get_input_details()[0]
+    if inp["shape_signature"][0] == -1:
+        interpreter.resize_tensor_input(inp["index"], [1, *sample.shape[1:]])
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(inp["index"], _to_input(sample[:1], inp))
+    for _ in range(WARMUP):
+        interpreter.invoke()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter_ns()
+        interpreter.invoke()
+        times.append((time.perf_counter_ns() - start) / 1e6)
+    times.sort()
+    p90 = times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))]
+    return statistics.median(times), p90, threads

@@ -1,0 +1,60 @@
+"""One verdict per goal, from measured metrics. Pure: no I/O. A goal that was not measured is
+`not_measured`, never `pass`."""
+
+from __future__ import annotations
+
+from advisor.models.answers import Goals
+from advisor.models.report import HardwareReport, Metrics, Verdict
+
+
+def verdicts(goals: Goals, metrics: Metrics, *, latency_answers_goal: bool, hardware: str) -> list[Verdict]:
+    result = []
+    compressed = goals.compressed_download
+    if goals.min_size_reduction is not None:
+        result.append(
+            _at_least("min_size_reduction", goals.min_size_reduction, metrics.size_reduction, "no baseline to compare with")
+        )
+    if goals.max_size_mb is not None:
+        size = (metrics.gzip_bytes if compressed else metrics.size_bytes) / 1e6
+        result.append(_at_most("max_size_mb", goals.max_size_mb, round(size, 6), None))
+    if goals.max_accuracy_drop is not None:
+        result.append(
+            _at_most(
+                "max_accuracy_drop",
+                goals.max_accuracy_drop,
+                metrics.accuracy_drop,
+                "no labelled evaluation data (inputs.eval) to measure accuracy on",
+            )
+        )
+    if goals.max_latency_ms is not None:
+        if not latency_answers_goal:
+            result.append(
+                Verdict(
+                    goal="max_latency_ms",
+                    limit=goals.max_latency_ms,
+                    measured=None,
+                    status="not_measured",
+                    reason=f"latency is measured on this host's CPU, which says nothing about {hardware}; "
+                    f"{metrics.latency_ms:.3f} ms here is shown for reference" if metrics.latency_ms is not None
+                    else f"latency on {hardware} cannot be measured on this host",
+                )
+            )
+        else:
+            result.append(_at_most("max_latency_ms", goals.max_latency_ms, metrics.latency_ms, "latency was not measured"))
+    return result
+
+
+def passed(verdict_list: list[Verdict], hardware: HardwareReport | None) -> bool:
+    return all(v.status != "fail" for v in verdict_list) and (hardware is None or hardware.compatible)
+
+
+def _at_least(goal: str, limit: float, measured: float | None, why_missing: str | None) -> Verdict:
+    if measured is None:
+        return Verdict(goal=goal, limit=limit, measured=None, status="not_measured", reason=why_missing)
+    return Verdict(goal=goal, limit=limit, measured=measured, status="pass" if measured + 1e-12 >= limit else "fail")
+
+
+def _at_most(goal: str, limit: float, measured: float | None, why_missing: str | None) -> Verdict:
+    if measured is None:
+        return Verdict(goal=goal, limit=limit, measured=None, status="not_measured", reason=why_missing)
+    return Verdict(goal=goal, limit=limit, measured=measured, status="pass" if measured <= limit + 1e-12 else "fail")
