@@ -21,13 +21,50 @@ def recommend(answers: Answers | dict[str, Any], *, rules: str | Path | RuleSet 
 
 
 def model_file_bytes(answers: Answers, source: str = "answers") -> int | None:
-    """Size of `inputs.model` on disk (a SavedModel folder: all its files); None when not a file."""
+    """The float32 size of `inputs.model`'s weights, read from the file without TensorFlow.
+
+    For .keras and .h5 files, the bytes of the model's weight arrays (optimizer state left out);
+    for a SavedModel folder, the size of its variables. None without a model file.
+    """
     model = answers.inputs.model
     if model is None or model.startswith(BUILTIN_PREFIX):
         return None
     path = Path(model)
-    if path.is_file():
-        return path.stat().st_size
     if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    raise AnswersError(f"{source}: inputs.model: no such file or folder: {model}")
+        variables = path / "variables"
+        folder = variables if variables.is_dir() else path
+        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    if not path.is_file():
+        raise AnswersError(f"{source}: inputs.model: no such file or folder: {model}")
+    return _weight_bytes(path) or path.stat().st_size
+
+
+def _weight_bytes(path: Path) -> int | None:
+    import io
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                if "model.weights.h5" not in archive.namelist():
+                    return None
+                return _h5_weight_bytes(io.BytesIO(archive.read("model.weights.h5")))
+        return _h5_weight_bytes(path)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _h5_weight_bytes(source) -> int | None:
+    import h5py
+
+    total = 0
+
+    def add(name, node):
+        nonlocal total
+        if isinstance(node, h5py.Dataset) and not name.startswith(("optimizer", "model_weights/optimizer")):
+            total += node.size * node.dtype.itemsize
+
+    with h5py.File(source, "r") as handle:
+        root = handle["model_weights"] if "model_weights" in handle else handle
+        root.visititems(add)
+    return total or None

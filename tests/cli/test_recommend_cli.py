@@ -82,3 +82,38 @@ def test_console_script_is_installed():
         exe = sys.executable
     result = subprocess.run([exe, "--version"] if exe != sys.executable else [exe, "-m", "advisor", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("advisor ")
+
+
+def test_run_without_a_model_is_bad_input(cli, write_yaml):
+    path = write_yaml("data: none\nhardware: cpu\n")
+    result = cli("run", "--answers", str(path), "--out", str(path.parent / "out"))
+    assert result.returncode == 2 and "inputs.model" in result.stderr and "Traceback" not in result.stderr
+    assert not (path.parent / "out").exists()
+
+
+def test_run_with_a_mistyped_scheme_suggests_the_right_one(cli, write_yaml):
+    path = write_yaml("data: none\nhardware: cpu\ninputs: {model: builtin:digits}\n")
+    result = cli("run", "--answers", str(path), "--scheme", "float_16", "--out", str(path.parent / "out"))
+    assert result.returncode == 2 and "did you mean float16?" in result.stderr
+
+
+def test_run_on_infeasible_answers_exits_3_without_writing(cli, write_yaml):
+    path = write_yaml("data: none\nhardware: edgetpu\ninputs: {model: builtin:digits}\n")
+    result = cli("run", "--answers", str(path), "--out", str(path.parent / "out"), env={"COLUMNS": "120"})
+    assert result.returncode == 3 and "representative sample" in result.stdout
+    assert not (path.parent / "out").exists()
+
+
+def test_run_refuses_an_existing_folder(cli, write_yaml):
+    path = write_yaml("data: none\nhardware: cpu\ninputs: {model: builtin:digits}\n")
+    out = path.parent / "out"
+    out.mkdir()
+    (out / "x").write_text("keep")
+    result = cli("run", "--answers", str(path), "--out", str(out))
+    assert result.returncode == 2 and "--force" in result.stderr and (out / "x").read_text() == "keep"
+
+
+def test_run_rejects_bad_options(cli, write_yaml):
+    path = write_yaml("data: none\nhardware: cpu\ninputs: {model: builtin:digits}\n")
+    result = cli("run", "--answers", str(path), "--sparsity", "1.5", "--out", str(path.parent / "o"))
+    assert result.returncode == 2 and "--sparsity: must be between 0 and 1" in result.stderr

@@ -1,0 +1,88 @@
+"""Tiny real models for the integration tests, built once per session."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """The built-in model is trained into a per-session cache, never the user's."""
+    os.environ["ADVISOR_CACHE_DIR"] = str(tmp_path_factory.mktemp("advisor-cache"))
+
+
+@pytest.fixture(scope="session")
+def tf():
+    from advisor.executor.tf_env import tensorflow
+
+    return tensorflow()
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from advisor.executor import builtin
+
+    return {role: builtin.split(role) for role in ("train", "eval", "representative")}
+
+
+def _dense_model(tf, digits, epochs=3):
+    """A digits classifier whose weights dominate the file (about 100k parameters in Dense layers)."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            keras.layers.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(512, activation="relu"),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(digits["train"].x, digits["train"].y, epochs=epochs, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="session")
+def dense_keras(tf, digits, tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "dense.keras"
+    _dense_model(tf, digits).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def loaded_dense(dense_keras):
+    from advisor.executor.model_io import load_model
+
+    return load_model(str(dense_keras))
+
+
+@pytest.fixture
+def make_job(loaded_dense, digits, tmp_path):
+    from advisor.engine.rules import load_rules
+    from advisor.executor.job import Job
+    from advisor.models.options import RunOptions
+
+    def make(integer_only=False, loaded=None, **options):
+        return Job(
+            loaded or loaded_dense,
+            rules=load_rules(),
+            integer_only=integer_only,
+            representative=digits["representative"].x[:200],
+            train=digits["train"],
+            options=RunOptions(**{"epochs": 2, "learning_rate": 1e-3, **options}),
+            progress=None,
+            workdir=str(tmp_path),
+        )
+
+    return make
+
+
+def save_npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path

@@ -1,0 +1,88 @@
+"""The hardware check on converted models, and `advisor check` from the command line."""
+
+import json
+
+import pytest
+
+from advisor.engine.rules import load_rules
+from advisor.validator.hardware import check_model
+
+RULES = load_rules()
+
+
+@pytest.fixture(scope="module")
+def converted(loaded_dense, digits, tmp_path_factory):
+    from advisor.executor.job import Job
+    from advisor.models.options import RunOptions
+
+    def job(integer_only):
+        return Job(loaded_dense, rules=RULES, integer_only=integer_only, representative=digits["representative"].x[:100],
+                   train=None, options=RunOptions(), progress=None, workdir=str(tmp_path_factory.mktemp("w")))
+
+    return {
+        "float32": job(False).produce("float32").content,
+        "float16": job(False).produce("float16").content,
+        "dynamic_range": job(False).produce("dynamic_range").content,
+        "int8_edgetpu": job(True).produce("full_integer").content,
+        "int8_cpu": job(False).produce("full_integer").content,
+    }
+
+
+def test_edgetpu_rejects_float32_naming_each_op(converted):
+    report = check_model(converted["float32"], "edgetpu", RULES)
+    assert not report.compatible
+    ops = [p for p in report.problems if p.index is not None]
+    assert [p.op for p in ops] == ["RESHAPE", "FULLY_CONNECTED", "FULLY_CONNECTED", "FULLY_CONNECTED", "SOFTMAX"]
+    assert all("float32 activations" in p.reason for p in ops)
+    assert any(p.op == "model input" and "float32" in p.reason for p in report.problems)
+    assert any("would run on the CPU" in n for n in report.notes)
+
+
+def test_edgetpu_accepts_full_integer_with_int8_io(converted):
+    report = check_model(converted["int8_edgetpu"], "edgetpu", RULES)
+    assert report.compatible, report.problems
+
+
+def test_edgetpu_rejects_float_io_and_dynamic_batch(converted):
+    report = check_model(converted["int8_cpu"], "edgetpu", RULES)
+    reasons = " ".join(p.reason for p in report.problems)
+    assert "float32 input" in reasons and "batch dynamic" in reasons
+
+
+@pytest.mark.parametrize("scheme, reason", [("dynamic_range", "hybrid op"), ("float16", "float16 weights")])
+def test_microcontroller_rejects_dynamic_range_and_float16(converted, scheme, reason):
+    report = check_model(converted[scheme], "microcontroller", RULES)
+    assert not report.compatible
+    assert any(reason in p.reason and p.op for p in report.problems)
+
+
+def test_gpu_runs_float_but_not_int8_while_android_gpu_runs_both(converted):
+    assert check_model(converted["float16"], "gpu", RULES).compatible
+    assert not check_model(converted["int8_cpu"], "gpu", RULES).compatible
+    assert check_model(converted["int8_cpu"], "android-gpu", RULES).compatible
+
+
+def test_cpu_notes_hybrid_latency_when_a_latency_goal_is_set(converted):
+    report = check_model(converted["dynamic_range"], "cpu", RULES, latency_goal=True)
+    assert report.compatible and any("slower than float32" in n for n in report.notes)
+
+
+def test_check_cli_json_and_exit_codes(converted, tmp_path, cli):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(converted["float32"])
+    result = cli("check", str(path), "--hardware", "edgetpu", "--json")
+    assert result.returncode == 4
+    payload = json.loads(result.stdout)
+    assert payload["hardware"] == "edgetpu" and payload["compatible"] is False
+    assert all({"op", "reason"} <= set(p) for p in payload["problems"])
+    path.write_bytes(converted["int8_edgetpu"])
+    assert cli("check", str(path), "--hardware", "edgetpu").returncode == 0
+
+
+def test_check_on_a_file_that_is_not_tflite_is_bad_input(tmp_path, cli):
+    path = tmp_path / "model.tflite"
+    path.write_text("not a model")
+    result = cli("check", str(path), "--hardware", "cpu")
+    assert result.returncode == 2 and "not a .tflite model" in result.stderr and "Traceback" not in result.stderr
+    result = cli("check", str(path), "--hardware", "edge-tpu")
+    assert result.returncode == 2 and "did you mean edgetpu?" in result.stderr

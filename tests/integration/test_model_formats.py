@@ -1,0 +1,79 @@
+"""Models are routed by content, not extension: tf-keras, Keras 3, and SavedModel folders."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from advisor.errors import ModelError, SchemeFailed
+from advisor.executor.model_io import ModelFormat, detect_format, load_model
+from advisor.tflite_graph import read_graph
+
+
+@pytest.fixture(scope="module")
+def keras3_models(tf, digits, tmp_path_factory):
+    import keras
+
+    folder = tmp_path_factory.mktemp("k3")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    hidden = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    hidden = keras.layers.Flatten()(hidden)
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Dense(64, activation="relu")(hidden))
+    model = keras.Model(inputs, outputs)
+    model.save(folder / "k3.keras")
+    model.save(folder / "k3.h5")
+    model.export(str(folder / "plain_savedmodel"), verbose=False)
+    return folder
+
+
+def test_formats_are_detected_by_content(dense_keras, keras3_models, tmp_path, tf):
+    import tf_keras
+
+    assert detect_format(dense_keras) is ModelFormat.KERAS2
+    assert detect_format(keras3_models / "k3.keras") is ModelFormat.KERAS3
+    assert detect_format(keras3_models / "k3.h5") is ModelFormat.KERAS3
+    assert detect_format(keras3_models / "plain_savedmodel") is ModelFormat.SAVEDMODEL
+    # the extension does not matter: a .keras zip renamed .bin is still found
+    shutil.copy(keras3_models / "k3.keras", tmp_path / "renamed.bin")
+    assert detect_format(tmp_path / "renamed.bin") is ModelFormat.KERAS3
+    tf_keras.models.load_model(dense_keras).save(tmp_path / "k2_savedmodel", save_format="tf")
+    assert detect_format(tmp_path / "k2_savedmodel") is ModelFormat.KERAS2_SAVEDMODEL
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "empty.keras"])
+def test_a_file_that_is_not_a_model_is_bad_input(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"" if name.startswith("empty") else b"just text")
+    with pytest.raises(ModelError, match=str(path)):
+        detect_format(path)
+
+
+def test_a_folder_without_a_saved_model_is_bad_input(tmp_path):
+    with pytest.raises(ModelError, match="not a SavedModel"):
+        detect_format(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["k3.keras", "k3.h5", "plain_savedmodel"])
+def test_post_training_schemes_work_from_keras3_and_plain_savedmodels(keras3_models, make_job, name, digits):
+    loaded = load_model(str(keras3_models / name))
+    assert loaded.input_shape == (8, 8, 1)
+    job = make_job(integer_only=True, loaded=loaded)
+    graph = read_graph(job.produce("full_integer").content)
+    assert graph.inputs[0].dtype == "int8" and graph.inputs[0].shape_signature[0] == 1
+    assert read_graph(make_job(loaded=loaded).produce("dynamic_range").content).inputs[0].dtype == "float32"
+
+
+def test_a_keras3_model_is_rebuilt_in_tf_keras_for_qat(keras3_models, make_job):
+    loaded = load_model(str(keras3_models / "k3.keras"))
+    rebuilt = loaded.keras2()
+    x = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
+    assert np.allclose(loaded.keras.predict(x, verbose=0), rebuilt.predict(x, verbose=0), atol=1e-5)
+    content = make_job(integer_only=True, loaded=loaded, epochs=1).produce("qat").content
+    assert read_graph(content).inputs[0].dtype == "int8"
+
+
+def test_a_plain_savedmodel_says_which_schemes_need_keras2(keras3_models, make_job):
+    loaded = load_model(str(keras3_models / "plain_savedmodel"))
+    with pytest.raises(SchemeFailed, match="only Keras 2"):
+        make_job(loaded=loaded).produce("qat")

@@ -1,0 +1,192 @@
+"""`advisor run` end to end: the ladder, the output folder, the report, bad data and interruption."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from advisor.engine.rules import load_rules
+from advisor.errors import AnswersError, BadInput, DataError
+from advisor.models.answers import parse_answers
+from advisor.models.options import RunOptions
+from advisor.runner import run
+from tests.conftest import ROOT
+from tests.integration.conftest import save_npz
+
+RULES = load_rules()
+
+
+@pytest.fixture(scope="module")
+def data_files(digits, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    return {
+        "train": save_npz(folder / "train.npz", x=digits["train"].x, y=digits["train"].y),
+        "eval": save_npz(folder / "eval.npz", x=digits["eval"].x, y=digits["eval"].y),
+        "representative": save_npz(folder / "calib.npz", x=digits["representative"].x),
+    }
+
+
+@pytest.fixture(scope="module")
+def many_small_layers(tf, digits, tmp_path_factory):
+    """Every weight tensor under 1,024 elements: dynamic range leaves them float, full integer does not."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    layers = [keras.layers.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(15, activation="relu")]
+    layers += [keras.layers.Dense(30, activation="relu") for _ in range(40)]
+    model = keras.Sequential([*layers, keras.layers.Dense(10, activation="softmax")])
+    path = tmp_path_factory.mktemp("small") / "small_layers.keras"
+    model.save(path)
+    return path
+
+
+def answers(model, files=None, **fields):
+    inputs = {"model": str(model), **{k: str(v) for k, v in (files or {}).items()}}
+    return parse_answers({"inputs": inputs, **fields})
+
+
+def test_the_ladder_climbs_past_a_rung_that_misses_the_size_goal(many_small_layers, data_files, tmp_path):
+    a = answers(many_small_layers, {"representative": data_files["representative"], "eval": data_files["eval"]},
+                data="unlabelled", hardware="cpu", goals={"min_size_reduction": 0.5})
+    report = run(a, rules=RULES, out=tmp_path / "out", options=RunOptions(latency_runs=5))
+    assert [x.scheme for x in report.attempts] == ["dynamic_range", "full_integer"]
+    first, second = report.attempts
+    assert not first.passed and [v.status for v in first.verdicts] == ["fail"]
+    assert second.passed and report.chosen == 1
+    out = tmp_path / "out"
+    assert (out / "model.tflite").read_bytes() == (out / second.artifact).read_bytes()
+    assert sorted(p.name for p in (out / "attempts").iterdir()) == ["dynamic_range.tflite", "float32.tflite", "full_integer.tflite"]
+    saved = json.loads((out / "report.json").read_text())
+    assert set(saved) >= {"recommendation", "baseline", "attempts", "chosen"}
+    attempt = saved["attempts"][1]
+    assert set(attempt) >= {"scheme", "pre_steps", "artifact", "metrics", "hardware", "verdicts", "passed"}
+    assert set(attempt["metrics"]) >= {"size_bytes", "gzip_bytes", "size_reduction", "accuracy", "baseline_accuracy",
+                                       "accuracy_drop", "latency_ms"}
+    assert set(attempt["hardware"]) >= {"compatible", "problems"}
+    assert "| * | full_integer |" in (out / "report.md").read_text()
+    assert not (out / ".advisor-partial").exists()
+
+
+def test_the_engine_judges_max_size_mb_against_the_weights_in_the_file(dense_keras, loaded_dense):
+    from advisor.api import model_file_bytes
+
+    weights = sum(w.size * 4 for w in loaded_dense.keras.get_weights())
+    assert model_file_bytes(answers(dense_keras, data="none", hardware="cpu")) == pytest.approx(weights, rel=1e-3)
+
+
+def test_no_rung_passing_writes_no_model_and_says_which_goal_failed(many_small_layers, data_files, tmp_path):
+    a = answers(many_small_layers, {"representative": data_files["representative"], "eval": data_files["eval"]},
+                data="unlabelled", hardware="edgetpu", goals={"min_size_reduction": 0.7, "max_latency_ms": 1000})
+    report = run(a, rules=RULES, out=tmp_path / "out", options=RunOptions(latency_runs=5))
+    assert report.chosen is None and not (tmp_path / "out" / "model.tflite").exists()
+    assert [v.goal for a in report.attempts for v in a.verdicts if v.status == "fail"] == ["min_size_reduction"]
+    latency = next(v for v in report.attempts[0].verdicts if v.goal == "max_latency_ms")
+    assert latency.status == "not_measured" and "edgetpu" in latency.reason
+
+
+def test_forced_scheme_and_pre_steps_come_first_and_the_ladder_continues(dense_keras, data_files, tmp_path):
+    a = answers(dense_keras, data_files, data="labelled", hardware="cpu", goals={"max_accuracy_drop": 0.0})
+    report = run(a, rules=RULES, out=tmp_path / "out", scheme="float16", pre_steps=["pruning"],
+                 options=RunOptions(epochs=2, learning_rate=1e-3, latency_runs=5))
+    assert report.attempts[0].scheme == "float16" and report.attempts[0].pre_steps == ["pruning"]
+    assert abs(report.attempts[0].metrics.sparsity - 0.5) <= 0.02
+    assert len(report.attempts) >= 2 or report.chosen == 0
+
+
+def test_the_input_model_is_never_modified_and_nothing_is_written_outside_out(dense_keras, data_files, tmp_path):
+    before = hashlib.sha256(dense_keras.read_bytes()).hexdigest()
+    listing = sorted(os.listdir(dense_keras.parent))
+    a = answers(dense_keras, data_files, data="labelled", hardware="edgetpu", goals={"max_accuracy_drop": 0.001})
+    run(a, rules=RULES, out=tmp_path / "out", options=RunOptions(epochs=1, latency_runs=5))
+    assert hashlib.sha256(dense_keras.read_bytes()).hexdigest() == before
+    assert sorted(os.listdir(dense_keras.parent)) == listing
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_an_existing_output_folder_is_refused_without_force(dense_keras, data_files, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    a = answers(dense_keras, data_files, data="unlabelled", hardware="cpu")
+    with pytest.raises(BadInput, match="use --force"):
+        run(a, rules=RULES, out=out)
+    assert (out / "keep.txt").read_text() == "mine"
+    run(a, rules=RULES, out=out, force=True, options=RunOptions(latency_runs=5))
+    assert not (out / "keep.txt").exists() and (out / "report.json").exists()
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: {"x": np.full((4, 8, 8, 1), np.nan, np.float32), "y": np.zeros(4, np.int64)}, "NaN"),
+        (lambda d: {"x": np.zeros((0, 8, 8, 1), np.float32), "y": np.zeros(0, np.int64)}, "x is empty"),
+        (lambda d: {"x": d["eval"].x, "y": d["eval"].y[:-3]}, "x has 360 samples but y has 357"),
+        (lambda d: {"y": d["eval"].y}, "has no array 'x'"),
+    ],
+)
+def test_bad_data_files_are_bad_input_naming_the_file(dense_keras, digits, tmp_path, make, message):
+    path = save_npz(tmp_path / "bad.npz", **make(digits))
+    a = answers(dense_keras, {"eval": path}, data="none", hardware="cpu")
+    with pytest.raises(DataError) as err:
+        run(a, rules=RULES, out=tmp_path / "out")
+    assert str(path) in str(err.value) and message in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_data_of_the_wrong_shape_is_bad_input_before_any_conversion(dense_keras, tmp_path):
+    path = save_npz(tmp_path / "calib.npz", x=np.zeros((10, 28, 28, 1), np.float32))
+    a = answers(dense_keras, {"representative": path}, data="unlabelled", hardware="edgetpu")
+    with pytest.raises(DataError, match=r"shape \(10, 28, 28, 1\), the model's input needs \(N, 8, 8, 1\)"):
+        run(a, rules=RULES, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_labelled_answers_without_train_data_are_bad_input_for_qat(dense_keras, data_files, tmp_path):
+    a = answers(dense_keras, {"representative": data_files["representative"]}, data="labelled", hardware="edgetpu",
+                goals={"max_accuracy_drop": 0.005})
+    with pytest.raises(AnswersError, match="inputs.train: qat fine-tunes"):
+        run(a, rules=RULES, out=tmp_path / "out")
+
+
+def test_a_small_representative_sample_is_used_and_noted(dense_keras, digits, tmp_path):
+    path = save_npz(tmp_path / "few.npz", x=digits["representative"].x[:40])
+    a = answers(dense_keras, {"representative": path}, data="unlabelled", hardware="edgetpu")
+    report = run(a, rules=RULES, out=tmp_path / "out", options=RunOptions(latency_runs=5))
+    assert any("has 40 inputs; the guide advises 100-500" in n for n in report.notes)
+
+
+def test_cli_run_builtin_demo_answers_exit_0(tmp_path, cli):
+    result = cli("run", "--answers", str(ROOT / "examples" / "demo.yaml"), "--out", str(tmp_path / "o"),
+                 env={"ADVISOR_CACHE_DIR": os.environ["ADVISOR_CACHE_DIR"], "COLUMNS": "160"})
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "wrote" in result.stdout and (tmp_path / "o" / "model.tflite").exists()
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["attempts"][report["chosen"]]["hardware"]["compatible"] is True
+
+
+def test_cli_run_ctrl_c_during_fine_tuning_exits_130_and_leaves_nothing(tmp_path, write_yaml):
+    answers_file = write_yaml(
+        "data: labelled\nhardware: edgetpu\ngoals: {max_accuracy_drop: 0.001}\n"
+        "inputs: {model: builtin:digits, train: builtin:digits, eval: builtin:digits}\n"
+    )
+    out = tmp_path / "o"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "advisor", "run", "--answers", str(answers_file), "--out", str(out), "--epochs", "200"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline and not (out / ".advisor-partial" / "attempts" / "float32.tflite").exists():
+        time.sleep(0.2)
+    time.sleep(3)  # inside QAT's fine-tuning by now
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert not out.exists()

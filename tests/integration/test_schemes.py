@@ -1,0 +1,127 @@
+"""Every scheme and pre-step on a real tiny model: the .tflite loads in LiteRT and has the scheme's dtypes."""
+
+import numpy as np
+import pytest
+
+from advisor.errors import SchemeFailed
+from advisor.tflite_graph import read_graph
+from advisor.validator.metrics import top1_accuracy
+
+
+def constant_dtypes(graph):
+    return {t.dtype for t in graph.tensors if t.constant}
+
+
+def activation_dtypes(graph):
+    return {t.dtype for op in graph.ops for t in op.tensors if not t.constant}
+
+
+@pytest.fixture(scope="module")
+def baseline_size(loaded_dense, tmp_path_factory):
+    from advisor.engine.rules import load_rules
+    from advisor.executor.job import Job
+    from advisor.models.options import RunOptions
+
+    job = Job(loaded_dense, rules=load_rules(), integer_only=False, representative=None, train=None,
+              options=RunOptions(), progress=None, workdir=str(tmp_path_factory.mktemp("w")))
+    content = job.produce("float32").content
+    assert {"float32"} >= activation_dtypes(read_graph(content)) - {"int32"}
+    return len(content)
+
+
+def test_float16_has_float16_weights_and_half_the_size(make_job, baseline_size):
+    content = make_job().produce("float16").content
+    graph = read_graph(content)
+    assert "float16" in constant_dtypes(graph)
+    assert len(content) <= 0.55 * baseline_size
+
+
+def test_dynamic_range_has_int8_weights_and_float_io(make_job, baseline_size):
+    content = make_job().produce("dynamic_range").content
+    graph = read_graph(content)
+    assert "int8" in constant_dtypes(graph)
+    assert graph.inputs[0].dtype == "float32" and graph.outputs[0].dtype == "float32"
+    assert len(content) <= 0.30 * baseline_size
+
+
+def test_full_integer_for_an_integer_only_target_is_int8_everywhere_with_batch_one(make_job, baseline_size, digits):
+    content = make_job(integer_only=True).produce("full_integer").content
+    graph = read_graph(content)
+    assert graph.inputs[0].dtype == "int8" and graph.outputs[0].dtype == "int8"
+    assert graph.inputs[0].shape_signature[0] == 1
+    assert activation_dtypes(graph) <= {"int8", "int32"}
+    assert len(content) <= 0.30 * baseline_size
+    # it still classifies: LiteRT run with the int8 input scale
+    assert top1_accuracy(content, digits["eval"].x, digits["eval"].y) > 0.8
+
+
+def test_full_integer_for_cpu_keeps_float_io(make_job):
+    graph = read_graph(make_job(integer_only=False).produce("full_integer").content)
+    assert graph.inputs[0].dtype == "float32" and graph.inputs[0].shape_signature[0] == -1
+    inner = [op for op in graph.ops if op.name not in ("QUANTIZE", "DEQUANTIZE")]
+    assert all(op.activation_dtypes() <= {"int8", "int32"} for op in inner)
+
+
+def test_int16x8_has_int16_activations(make_job):
+    graph = read_graph(make_job().produce("int16x8").content)
+    inner = [op for op in graph.ops if op.name not in ("QUANTIZE", "DEQUANTIZE")]
+    assert any("int16" in op.activation_dtypes() for op in inner)
+    assert "int8" in constant_dtypes(graph)
+
+
+def test_qat_converts_to_int8(make_job, digits):
+    content = make_job(integer_only=True, epochs=1).produce("qat").content
+    graph = read_graph(content)
+    assert graph.inputs[0].dtype == "int8" and activation_dtypes(graph) <= {"int8", "int32"}
+    assert top1_accuracy(content, digits["eval"].x, digits["eval"].y) > 0.8
+
+
+def test_pruning_reaches_its_target_sparsity(make_job):
+    produced = make_job(sparsity=0.5).produce("dynamic_range", ("pruning",))
+    assert abs(produced.extras["sparsity"] - 0.5) <= 0.02
+
+
+def test_clustering_leaves_at_most_the_cluster_count_per_kernel(make_job):
+    produced = make_job(clusters=16).produce("float16", ("clustering",))
+    unique = produced.extras["unique_weights"]
+    assert unique and all(count <= 16 for count in unique.values())
+
+
+def test_pruning_then_qat_keeps_the_sparsity(make_job):
+    """Sparsity-preserving QAT: the int8 weights of the .tflite stay about half zeros."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    job = make_job(integer_only=True, epochs=2, sparsity=0.5)
+    content = job.produce("qat", ("pruning",)).content
+    interpreter = Interpreter(model_content=content)
+    weights = [interpreter.get_tensor(d["index"]) for d in interpreter.get_tensor_details()
+               if d["dtype"] == np.int8 and len(d["shape"]) == 2 and d["shape"].prod() > 1000]
+    zeros = sum((w == 0).sum() for w in weights) / sum(w.size for w in weights)
+    assert zeros >= 0.45
+
+
+def test_pre_steps_are_reused_between_attempts(make_job):
+    job = make_job()
+    job.produce("dynamic_range", ("pruning",))
+    first = job.pre_stepped(("pruning",))
+    job.produce("float16", ("pruning",))
+    assert job.pre_stepped(("pruning",)) is first
+
+
+def test_an_op_without_an_int8_kernel_fails_loudly_naming_it(tf, digits, tmp_path):
+    import tf_keras as keras
+
+    from advisor.engine.rules import load_rules
+    from advisor.executor.job import Job
+    from advisor.executor.model_io import LoadedModel, ModelFormat
+    from advisor.models.options import RunOptions
+
+    model = keras.Sequential([keras.layers.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(16),
+                              keras.layers.Lambda(lambda t: tf.math.cumsum(t, axis=1)), keras.layers.Dense(10)])
+    loaded = LoadedModel(path="cumsum", format=ModelFormat.KERAS2, keras=model, saved_model=None, input_name=None,
+                         input_shape=(8, 8, 1), input_dtype="float32", classes=10)
+    job = Job(loaded, rules=load_rules(), integer_only=True,
+              representative=digits["representative"].x[:50], train=None, options=RunOptions(), progress=None,
+              workdir=str(tmp_path))
+    with pytest.raises(SchemeFailed, match=r"CUMSUM \(op \d+\)"):
+        job.produce("full_integer")
