@@ -42,6 +42,13 @@ def check_model(content: bytes | str, hardware: str, rules: RuleSet, *, latency_
             )
     if latency_goal and "hybrid" in req.latency_notes and any(_is_hybrid(op) for op in graph.ops):
         notes.append(" ".join(req.latency_notes["hybrid"].split()))
+    arena = None
+    if req.arena_check:
+        arena, notes_or_problem = _micro_arena(content)
+        if isinstance(notes_or_problem, Problem):
+            problems.append(notes_or_problem)
+        elif notes_or_problem:
+            notes.append(notes_or_problem)
     return HardwareReport(
         hardware=hardware,
         compatible=not problems,
@@ -49,7 +56,20 @@ def check_model(content: bytes | str, hardware: str, rules: RuleSet, *, latency_
         warnings=warnings,
         notes=notes,
         ops=len(graph.ops),
+        arena_bytes=arena,
     )
+
+
+def _micro_arena(content) -> tuple[int | None, Problem | str | None]:
+    from advisor.validator import micro
+
+    if not micro.available():
+        return None, "install the optional tflite-micro package to load the model in the microcontroller interpreter and size its tensor arena"
+    data = content if isinstance(content, (bytes, bytearray)) else open(content, "rb").read()
+    arena, reason = micro.smallest_arena(bytes(data))
+    if reason is not None:
+        return None, Problem(op="model", index=None, reason=f"the LiteRT for Microcontrollers interpreter cannot run it: {reason}")
+    return arena, f"runs in the LiteRT for Microcontrollers interpreter with a tensor arena of {arena:,} bytes (smallest found, to {micro.GRANULARITY} bytes)"
 
 
 def _is_hybrid(op: OpInfo) -> bool:

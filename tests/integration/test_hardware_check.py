@@ -86,3 +86,14 @@ def test_check_on_a_file_that_is_not_tflite_is_bad_input(tmp_path, cli):
     assert result.returncode == 2 and "not a .tflite model" in result.stderr and "Traceback" not in result.stderr
     result = cli("check", str(path), "--hardware", "edge-tpu")
     assert result.returncode == 2 and "did you mean edgetpu?" in result.stderr
+
+
+def test_the_microcontroller_interpreter_sizes_the_arena_and_rejects_hybrid_and_float16(converted):
+    from advisor.validator import micro
+
+    assert micro.available(), "tflite-micro is installed by the project's test extras"
+    report = check_model(converted["int8_edgetpu"], "microcontroller", RULES)
+    assert report.compatible and 1_000 < report.arena_bytes < 1_000_000
+    for scheme in ("dynamic_range", "float16"):
+        report = check_model(converted[scheme], "microcontroller", RULES)
+        assert any(p.op == "model" and "Microcontrollers interpreter cannot run it" in p.reason for p in report.problems), report.problems
