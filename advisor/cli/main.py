@@ -70,6 +70,23 @@ def _cmd_rules_check(args) -> int:
     return EXIT_OK
 
 
+def _cmd_wizard(args) -> int:
+    from advisor.cli.wizard import Prompter, wizard
+    from advisor.engine.rules import load_rules
+    from advisor.models.answers import read_answers_file
+    from advisor.report.progress import terminal_console
+
+    if not sys.stdin.isatty():
+        raise BadInput(
+            "advisor wizard asks its questions in a terminal, and standard input is not one; "
+            "write an answers file (advisor schema prints its format) and use advisor recommend --answers FILE"
+        )
+    rules = load_rules(args.rules)
+    prefill = read_answers_file(args.answers, rules=rules) if args.answers else None
+    code, _ = wizard(rules, Prompter(), prefill=prefill, save=args.save, console=terminal_console())
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="advisor", description="Recommend, carry out and verify quantization for edge devices.")
     parser.add_argument("--version", action="version", version=_version())
@@ -87,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("recommend", _cmd_recommend, "print the recommendation for an answers file")
     p.add_argument("--answers", required=True, metavar="F", help="answers file (.yaml, .yml or .json)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the panel")
+    rules_option(p)
+
+    p = command("wizard", _cmd_wizard, "answer the questions interactively and get the recommendation")
+    p.add_argument("--answers", metavar="F", help="pre-fill every question with F's answers (Enter keeps them)")
+    p.add_argument("--save", metavar="PATH", help="save the answers to PATH (otherwise the wizard offers to)")
     rules_option(p)
 
     p = command("schema", _cmd_schema, "print the JSON Schema of the answers file")

@@ -136,3 +136,19 @@ def _cmd_check(args) -> int:
 
         print_hardware_report(report, str(path))
     return EXIT_OK if report.compatible else EXIT_GOALS_NOT_MET
+
+
+def run_answers(answers, rules, console, out: str = "advisor-out") -> int:
+    """`advisor run` on answers already in memory (the wizard's 'run it now')."""
+    from advisor.models.options import RunOptions
+    from advisor.report.progress import RichProgress
+    from advisor.report.run_report import print_report
+    from advisor.runner import run
+
+    progress = RichProgress(console)
+    try:
+        report = run(answers, rules=rules, out=out, options=RunOptions(), progress=progress)
+    finally:
+        progress.close()
+    print_report(report, out, console)
+    return EXIT_OK if report.chosen is not None else EXIT_GOALS_NOT_MET
