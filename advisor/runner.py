@@ -123,15 +123,24 @@ def run(
     pre_steps: list[str] | None = None,
     options: RunOptions | None = None,
     progress=None,
+    ladder: list[str] | None = None,
+    stop_at_first_pass: bool = True,
 ) -> Report:
+    """Carry out the recommendation. `ladder` replaces the recommended ladder (library use: benchmarks,
+    comparisons); with `stop_at_first_pass=False` every rung is attempted and the first to pass is chosen."""
     from advisor.report.progress import NullProgress
 
     options = options or RunOptions()
     progress = progress or NullProgress()
-    rec, ladder, steps = plan(answers, rules, scheme, pre_steps)
+    rec, planned, steps = plan(answers, rules, scheme, pre_steps)
+    if ladder is not None:
+        unknown = [s for s in ladder if s not in rules.schemes]
+        if unknown:
+            raise BadInput(f"ladder: unknown scheme '{unknown[0]}'{did_you_mean(unknown[0], rules.schemes)}")
+    ladder = list(ladder) if ladder is not None else planned
     inputs = load_inputs(answers, rules, ladder, steps, options)
     with OutputFolder(out, force=force) as folder:
-        report = _carry_out(answers, rules, rec, ladder, steps, inputs, options, progress, folder)
+        report = _carry_out(answers, rules, rec, ladder, steps, inputs, options, progress, folder, stop_at_first_pass)
         folder.write("report.json", report.model_dump_json(indent=2))
         from advisor.report.run_report import markdown_report
 
@@ -140,7 +149,7 @@ def run(
     return report
 
 
-def _carry_out(answers, rules, rec, ladder, steps, inputs, options, progress, folder) -> Report:
+def _carry_out(answers, rules, rec, ladder, steps, inputs, options, progress, folder, stop_at_first_pass=True) -> Report:
     from advisor.executor import builtin
     from advisor.executor.data import check_against_input, check_labels_fit, representative_sample
     from advisor.executor.job import Job
@@ -190,10 +199,11 @@ def _carry_out(answers, rules, rec, ladder, steps, inputs, options, progress, fo
             continue
         attempt = _attempt(name, steps, job, measure, baseline_metrics, answers, rules, folder)
         attempts.append(attempt)
-        if attempt.passed:
+        if attempt.passed and chosen is None:
             chosen = len(attempts) - 1
             folder.write("model.tflite", (folder.staging / attempt.artifact).read_bytes())
-            break
+            if stop_at_first_pass:
+                break
     return Report(
         recommendation=rec,
         baseline=baseline,
@@ -223,7 +233,7 @@ class _Measurer:
         if self.eval is not None:
             accuracy = m.top1_accuracy(content, self.eval.x, self.eval.y, threads=self.options.threads, progress=self.progress, label=f"measuring accuracy: {label}")
         lat = p90 = threads = None
-        if self.sample is not None:
+        if self.sample is not None and self.options.latency_runs > 0:
             task = self.progress.task(f"measuring latency: {label}", total=None)
             lat, p90, threads = m.latency(content, self.sample, runs=self.options.latency_runs, threads=self.options.threads)
             task.finish(status=f"{lat:.3f} ms")

@@ -51,14 +51,14 @@ def split(role: str) -> Dataset:
     return Dataset(train_x, train_y, f"{NAME} (train split, {len(train_x)} images)")
 
 
-def build_model():
+def build_model(seed: int = SEED):
     """The digits CNN in tf-keras (Keras 2), so every scheme, QAT included, applies to it."""
     from advisor.executor.tf_env import tensorflow
 
     tensorflow()
     import tf_keras as keras
 
-    keras.utils.set_random_seed(SEED)
+    keras.utils.set_random_seed(seed)
     return keras.Sequential(
         [
             keras.layers.Input((8, 8, 1), name="image"),
@@ -78,13 +78,18 @@ def model_path(progress=None) -> Path:
     path = cache_dir() / MODEL_FILE
     if path.is_file():
         return path
+    return train_and_save(path, SEED, progress)
+
+
+def train_and_save(path: Path, seed: int = SEED, progress=None) -> Path:
+    """Train the digits CNN with `seed` and save it (whole, via a temporary name) to `path`."""
     from advisor.executor.training import fit
     from advisor.executor.tf_env import quiet, tensorflow
 
     tensorflow()
     import tf_keras as keras
 
-    model = build_model()
+    model = build_model(seed)
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", ["accuracy"])
     fit(model, split("train"), epochs=12, batch_size=32, label="training builtin:digits", progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,45 @@
+"""Rebuild benchmarks/README.md from the saved results (results/*.md, full runs only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SECTIONS = [
+    ("table1", "1. The guide's Table 1 on this machine", "python benchmarks/table1.py [--models NAME ...]",
+     "Architectures from `tf_keras.applications` with `weights=None` (nothing is downloaded), converted by `advisor run` "
+     "with a 20-image random representative sample. With random weights **accuracy cannot be reproduced**, so there is "
+     "no accuracy column; the guide's accuracy figures need ImageNet weights and data. The guide's sizes are in MB but "
+     "match MiB: MobileNet v1's int8 file is 4.3 MiB (4.5 MB). Latency: median (p90) of single-image invokes on this "
+     "host's CPU through ai-edge-litert (XNNPACK), 1 and 2 threads."),
+    ("digits_accuracy", "2. Accuracy on real data: every scheme on the built-in digits model", "python benchmarks/digits_accuracy.py",
+     "The built-in CNN trained on scikit-learn's digits, once per seed; fine-tuning (QAT, pruning, clustering) 3 epochs at 1e-4."),
+    ("advisor_cost", "3. The advisor's own cost", "python benchmarks/advisor_cost.py", ""),
+    ("ladder_economy", "4. The ladder's economy", "python benchmarks/ladder_economy.py", ""),
+]
+
+
+def main() -> None:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Scripts, not tests: each prints a table and saves it with the machine, versions and date under `results/`",
+        "(`NAME.json` and `NAME.md`). `make bench` runs them all and rebuilds this page; `--quick` runs small models only",
+        "(a test runs every script that way so they cannot rot). Each script fits in 10 minutes on 2 cores; Table 1 is",
+        "split into one run per model or pair of models for that reason.",
+        "",
+    ]
+    for name, title, command, note in SECTIONS:
+        lines += [f"## {title}", "", f"`{command}`", ""]
+        if note:
+            lines += [note, ""]
+        files = sorted(p for p in (HERE / "results").glob(f"{name}*.md") if not p.stem.endswith("-quick"))
+        if not files:
+            lines += ["_Not run yet on this machine._", ""]
+        for path in files:
+            lines += [path.read_text().strip(), ""]
+    (HERE / "README.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

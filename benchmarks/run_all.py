@@ -1,0 +1,31 @@
+"""`make bench`: every benchmark, each in its own process, then the tables into benchmarks/README.md."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNS = [
+    ["advisor_cost.py"],
+    ["digits_accuracy.py"],
+    ["ladder_economy.py"],
+    ["table1.py", "--models", "MobileNet v1 1.0 224", "MobileNet v2 1.0 224"],
+    ["table1.py", "--models", "Inception v3"],
+    ["table1.py", "--models", "ResNet v2 101"],
+]
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    for run in RUNS[:4] if quick else RUNS:
+        command = [sys.executable, str(HERE / run[0]), *run[1:], *(["--quick"] if quick else [])]
+        print("$", " ".join(command[1:]), flush=True)
+        subprocess.run(command, check=True, cwd=HERE)
+    if not quick:
+        subprocess.run([sys.executable, str(HERE / "readme.py")], check=True)
+
+
+if __name__ == "__main__":
+    main()
