@@ -188,6 +188,7 @@ def _carry_out(answers, rules, rec, ladder, steps, inputs, options, progress, fo
     baseline_content = job.produce("float32").content
     baseline_metrics = measure(baseline_content, "float32", None)
     baseline = Baseline(artifact=folder.write("attempts/float32.tflite", baseline_content), metrics=baseline_metrics)
+    job.judge = _judge(answers, inputs, options, baseline_metrics)
     notes.append(f"float32 baseline converted and measured in {time.perf_counter() - started:.1f} s")
 
     attempts: list[Attempt] = []
@@ -212,6 +213,22 @@ def _carry_out(answers, rules, rec, ladder, steps, inputs, options, progress, fo
         notes=notes,
         environment=_environment(options, loaded),
     )
+
+
+def _judge(answers: Answers, inputs: Inputs, options: RunOptions, baseline: Metrics):
+    from advisor.executor.job import Judge
+    from advisor.validator import metrics as m
+    from advisor.validator.verdicts import size_holds
+
+    def accuracy(content: bytes):
+        if inputs.eval is None:
+            return None
+        return m.top1_accuracy(content, inputs.eval.x, inputs.eval.y, threads=options.threads)
+
+    def holds(content: bytes) -> bool:
+        return size_holds(answers.goals, *m.sizes(content), baseline)
+
+    return Judge(accuracy=accuracy, size_holds=holds, accuracy_goal=answers.goals.max_accuracy_drop, baseline_accuracy=baseline.accuracy)
 
 
 class _Measurer:

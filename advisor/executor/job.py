@@ -31,6 +31,16 @@ def resolve(reference: str):
     return getattr(importlib.import_module(module), name)
 
 
+@dataclass
+class Judge:
+    """What a scheme that searches (selective_integer) needs to judge its candidates."""
+
+    accuracy: Any  # bytes -> accuracy or None
+    size_holds: Any  # bytes -> bool
+    accuracy_goal: float | None
+    baseline_accuracy: float | None
+
+
 class Job:
     def __init__(
         self,
@@ -56,6 +66,8 @@ class Job:
         self._pre_stepped: dict[tuple[str, ...], tuple[Any, dict]] = {}
         self._qat: dict[tuple[str, ...], Any] = {}
         self._current_pre_steps: tuple[str, ...] = ()
+        self.judge = None  # set by the runner once the baseline is measured (see Judge)
+        self.extras_for_current: dict[str, Any] = {}
 
     def produce(self, scheme: str, pre_steps: tuple[str, ...] = ()) -> Produced:
         """The .tflite bytes of `scheme` after `pre_steps`, with what the steps measured."""
@@ -64,8 +76,9 @@ class Job:
             raise SchemeFailed(f"{scheme}: the rule set names no executor for it")
         model, extras = self.pre_stepped(tuple(pre_steps))
         self._current_pre_steps = tuple(pre_steps)
+        self.extras_for_current = {}
         content = resolve(entry.executor)(self, model)
-        return Produced(content, dict(extras))
+        return Produced(content, {**extras, **self.extras_for_current})
 
     def pre_stepped(self, pre_steps: tuple[str, ...]):
         """(tf-keras model, measurements) after the pre-steps; (None, {}) for the original model."""

@@ -73,3 +73,9 @@ def clustering(job, model, applied: tuple[str, ...]):
     return training.cluster(
         model, job.train, job.options, preserve_sparsity="pruning" in applied, progress=job.progress
     )
+
+
+def selective_integer(job, model):
+    from advisor.executor.selective import selective_integer as carry_out
+
+    return carry_out(job, model)

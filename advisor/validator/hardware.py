@@ -40,6 +40,11 @@ def check_model(content: bytes | str, hardware: str, rules: RuleSet, *, latency_
                 f"{constant / 1e6:.1f} MB of parameters exceed the ~{req.parameter_cache_bytes / 1e6:.0f} MB on-chip "
                 "parameter cache: the rest streams from host memory, which is slower"
             )
+    integer_ops = [op for op in graph.ops if op.name not in ("QUANTIZE", "DEQUANTIZE") and op.activation_dtypes() & {"int8", "int16"}]
+    float_ops = [op for op in graph.ops if op.name not in ("QUANTIZE", "DEQUANTIZE") and op.activation_dtypes() & FLOATS]
+    if integer_ops and float_ops:
+        listed = ", ".join(f"{op.name} (op {op.index})" for op in float_ops[:8])
+        notes.append(f"{len(float_ops)} of {len(integer_ops) + len(float_ops)} ops compute in float: {listed}")
     if latency_goal and "hybrid" in req.latency_notes and any(_is_hybrid(op) for op in graph.ops):
         notes.append(" ".join(req.latency_notes["hybrid"].split()))
     arena = None

@@ -58,3 +58,11 @@ def _at_most(goal: str, limit: float, measured: float | None, why_missing: str |
     if measured is None:
         return Verdict(goal=goal, limit=limit, measured=None, status="not_measured", reason=why_missing)
     return Verdict(goal=goal, limit=limit, measured=measured, status="pass" if measured <= limit + 1e-12 else "fail")
+
+
+def size_holds(goals: Goals, size_bytes: int, gzip_bytes: int, baseline: Metrics) -> bool:
+    """Whether a candidate's size meets the size goals (raw or compressed, as the goals say)."""
+    size, base = (gzip_bytes, baseline.gzip_bytes) if goals.compressed_download else (size_bytes, baseline.size_bytes)
+    if goals.min_size_reduction is not None and 1 - size / base + 1e-12 < goals.min_size_reduction:
+        return False
+    return goals.max_size_mb is None or size / 1e6 <= goals.max_size_mb + 1e-12

@@ -43,10 +43,12 @@ def test_never_a_scheme_the_hardware_cannot_run(recommendations):
             assert sid in RULES.targets[answers.hardware].runs, (answers, sid)
         if answers.hardware in ("edgetpu", "hexagon-dsp"):
             assert set(rec.ladder) <= {"full_integer", "qat"}
+        if RULES.targets[answers.hardware].integer_only:
+            assert "selective_integer" not in rec.ladder
 
 
 def test_size_goals_are_within_what_each_scheme_can_remove(recommendations):
-    caps = {"float16": 0.5, "dynamic_range": 0.75, "full_integer": 0.75, "int16x8": 0.75, "qat": 0.75}
+    caps = {"float16": 0.5, "dynamic_range": 0.75, "full_integer": 0.75, "selective_integer": 0.75, "int16x8": 0.75, "qat": 0.75}
     for answers, rec in recommendations:
         need = answers.goals.min_size_reduction
         if need is None:
