@@ -149,7 +149,19 @@ def run(
     return report
 
 
-def _carry_out(answers, rules, rec, ladder, steps, inputs, options, progress, folder, stop_at_first_pass=True) -> Report:
+@dataclass
+class Workbench:
+    """What every attempt of one run shares: the loaded model, the job, the measurer, the baseline."""
+
+    loaded: object
+    job: object
+    measure: object
+    baseline: Baseline
+    notes: list[str]
+
+
+def prepare(answers: Answers, rules: RuleSet, inputs: Inputs, options: RunOptions, progress, folder) -> Workbench:
+    """Load the model, check the data against it, and convert and measure the float32 baseline."""
     from advisor.executor import builtin
     from advisor.executor.data import check_against_input, check_labels_fit, representative_sample
     from advisor.executor.job import Job
@@ -183,35 +195,51 @@ def _carry_out(answers, rules, rec, ladder, steps, inputs, options, progress, fo
         workdir=str(folder.work),
     )
     measure = _Measurer(inputs, options, progress)
-
     started = time.perf_counter()
     baseline_content = job.produce("float32").content
     baseline_metrics = measure(baseline_content, "float32", None)
     baseline = Baseline(artifact=folder.write("attempts/float32.tflite", baseline_content), metrics=baseline_metrics)
     job.judge = _judge(answers, inputs, options, baseline_metrics)
     notes.append(f"float32 baseline converted and measured in {time.perf_counter() - started:.1f} s")
+    return Workbench(loaded, job, measure, baseline, notes)
 
+
+def unavailable(rung: tuple[str, tuple[str, ...]], inputs: Inputs, rules: RuleSet) -> str | None:
+    """Why the data cannot support a (scheme, pre-steps) rung, or None."""
+    scheme, steps = rung
+    return next((reason for name in (*steps, scheme) if (reason := _available(name, inputs, rules))), None)
+
+
+def attempt_rungs(rungs, answers, rules, inputs, bench: Workbench, folder, *, stop_at_first_pass: bool) -> tuple[list[Attempt], int | None]:
+    """Attempt each (scheme, pre-steps) rung in order; the first that passes becomes model.tflite."""
     attempts: list[Attempt] = []
     chosen = None
-    for name in ladder:
-        skip = _available(name, inputs, rules) or next((_available(s, inputs, rules) for s in steps if _available(s, inputs, rules)), None)
+    for scheme, steps in rungs:
+        skip = unavailable((scheme, steps), inputs, rules)
         if skip:
-            notes.append(f"{name}: {skip}")
+            bench.notes.append(f"{'+'.join([*steps, scheme])}: {skip}")
             continue
-        attempt = _attempt(name, steps, job, measure, baseline_metrics, answers, rules, folder)
+        attempt = _attempt(scheme, steps, bench.job, bench.measure, bench.baseline.metrics, answers, rules, folder)
         attempts.append(attempt)
         if attempt.passed and chosen is None:
             chosen = len(attempts) - 1
             folder.write("model.tflite", (folder.staging / attempt.artifact).read_bytes())
             if stop_at_first_pass:
                 break
+    return attempts, chosen
+
+
+def _carry_out(answers, rules, rec, ladder, steps, inputs, options, progress, folder, stop_at_first_pass=True) -> Report:
+    bench = prepare(answers, rules, inputs, options, progress, folder)
+    rungs = [(name, tuple(steps)) for name in ladder]
+    attempts, chosen = attempt_rungs(rungs, answers, rules, inputs, bench, folder, stop_at_first_pass=stop_at_first_pass)
     return Report(
         recommendation=rec,
-        baseline=baseline,
+        baseline=bench.baseline,
         attempts=attempts,
         chosen=chosen,
-        notes=notes,
-        environment=_environment(options, loaded),
+        notes=bench.notes,
+        environment=_environment(options, bench.loaded),
     )
 
 

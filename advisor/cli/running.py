@@ -18,6 +18,13 @@ def register(command, rules_option) -> None:
     _run_options(p)
     rules_option(p)
 
+    p = command("compare", _cmd_compare, "run every scheme the data and hardware allow, measure each, mark the Pareto front")
+    p.add_argument("--answers", required=True, metavar="F", help="answers file (.yaml, .yml or .json)")
+    p.add_argument("--out", default="advisor-compare", metavar="DIR", help="output folder (default: ./advisor-compare)")
+    p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log output")
+    rules_option(p)
+
     p = command("demo", _cmd_demo, "the whole flow on the built-in digits model, no files needed")
     p.add_argument("--out", default="advisor-demo", metavar="DIR", help="output folder (default: advisor-demo)")
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log output")
@@ -113,6 +120,28 @@ def _cmd_demo(args) -> int:
     from advisor.models.options import RunOptions
 
     return _execute(str(DEMO_ANSWERS), str(out), True, None, None, RunOptions(), None, args.verbose)
+
+
+def _cmd_compare(args) -> int:
+    from advisor.compare import compare
+    from advisor.engine.rules import load_rules
+    from advisor.executor.tf_env import set_verbose
+    from advisor.models.answers import read_answers_file
+    from advisor.models.options import RunOptions
+    from advisor.report.compare_report import print_comparison
+    from advisor.report.progress import RichProgress, terminal_console
+
+    set_verbose(args.verbose)
+    rules = load_rules(args.rules)
+    answers = read_answers_file(args.answers, rules=rules)
+    console = terminal_console()
+    progress = RichProgress(console)
+    try:
+        comparison = compare(answers, rules=rules, out=args.out, force=args.force, options=RunOptions(), progress=progress)
+    finally:
+        progress.close()
+    print_comparison(comparison, args.out, console)
+    return EXIT_OK if comparison.any_passed else EXIT_GOALS_NOT_MET
 
 
 def _cmd_check(args) -> int:

@@ -1,0 +1,144 @@
+"""`advisor compare`: the guide's Table 1 measured on the user's own model.
+
+Every scheme and pre-step combination that the answers' data and hardware allow is produced and
+measured with one loaded model, one data load and one float32 baseline; the Pareto front over
+(size, accuracy drop, latency) is marked, with the scheme the recommendation would pick.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from advisor.engine import evaluate
+from advisor.engine.rules import RuleSet
+from advisor.errors import BadInput
+from advisor.models.answers import Answers
+from advisor.models.options import RunOptions
+from advisor.models.recommendation import Recommendation
+from advisor.models.report import Attempt, Baseline
+from advisor.output import OutputFolder
+
+
+class Comparison(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recommendation: Recommendation
+    baseline: Baseline
+    rows: list[Attempt]
+    front: list[int] = Field(description="Indexes of the rows on the Pareto front (smaller, more accurate, faster).")
+    objectives: list[str] = Field(description="What the front was computed over.")
+    pick: int | None = Field(description="The row the recommendation would try first.")
+    findings: list[str] = Field(default_factory=list, description="What the comparison says about the rules.")
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def any_passed(self) -> bool:
+        return any(row.passed for row in self.rows)
+
+
+def combinations(answers: Answers, rules: RuleSet) -> list[tuple[str, tuple[str, ...]]]:
+    """Every (scheme, pre-steps) the data, fine-tuning and hardware allow; float32 is the baseline."""
+
+    def allowed(entry) -> bool:
+        return rules.data_rank[answers.data] >= rules.data_rank[entry.data] and (answers.can_fine_tune or not entry.fine_tune)
+
+    target = rules.targets[answers.hardware]
+    schemes = [s for s, e in rules.schemes.items() if s != "float32" and s in target.runs and allowed(e)]
+    steps = [p for p, e in rules.pre_step_catalog.items() if allowed(e)]
+    step_sets = [combo for n in range(len(steps) + 1) for combo in itertools.combinations(steps, n)]
+    return [(scheme, combo) for combo in step_sets for scheme in schemes]
+
+
+def objectives_of(row: Attempt, compressed: bool) -> dict[str, float | None]:
+    m = row.metrics
+    return {
+        "size": (m.gzip_bytes if compressed else m.size_bytes) if m else None,
+        "accuracy_drop": m.accuracy_drop if m else None,
+        "latency_ms": m.latency_ms if m else None,
+    }
+
+
+def pareto_front(points: list[dict[str, float | None]]) -> tuple[list[int], list[str]]:
+    """Indexes of the points no other point dominates (lower is better in every objective).
+
+    Objectives some point lacks are left out for all; points with no objectives are never on it."""
+    if not points:
+        return [], []
+    names = [k for k in points[0] if all(p.get(k) is not None for p in points if any(v is not None for v in p.values()))]
+    valid = [i for i, p in enumerate(points) if all(p.get(k) is not None for k in names) and names]
+    front = []
+    for i in valid:
+        dominated = any(
+            all(points[j][k] <= points[i][k] for k in names) and any(points[j][k] < points[i][k] for k in names)
+            for j in valid
+            if j != i
+        )
+        if not dominated:
+            front.append(i)
+    return front, names
+
+
+def compare(answers: Answers, *, rules: RuleSet, out: str | Path, force: bool = False, options: RunOptions | None = None, progress=None) -> Comparison:
+    from advisor.api import model_file_bytes
+    from advisor.report.progress import NullProgress
+    from advisor.runner import attempt_rungs, load_inputs, prepare
+
+    options = options or RunOptions()
+    progress = progress or NullProgress()
+    rec = evaluate.recommend(answers, rules, model_file_bytes(answers))
+    rungs = combinations(answers, rules)
+    if not rungs:
+        raise BadInput(f"answers: no scheme can run on {answers.hardware} with data: {answers.data}; nothing to compare")
+    inputs = load_inputs(answers, rules, [rungs[0][0]], (), options)
+    with OutputFolder(out, force=force) as folder:
+        bench = prepare(answers, rules, inputs, options, progress, folder)
+        overall = progress.task(f"compare: {len(rungs)} combinations", total=len(rungs))
+        rows = []
+        for rung in rungs:
+            attempts, _ = attempt_rungs([rung], answers, rules, inputs, bench, folder, stop_at_first_pass=False)
+            rows.extend(attempts)
+            overall.advance(1)
+        overall.finish()
+        comparison = _judge(answers, rec, bench.baseline, rows, bench.notes)
+        _write(folder, comparison, answers)
+        folder.commit()
+    return comparison
+
+
+def _judge(answers: Answers, rec: Recommendation, baseline: Baseline, rows: list[Attempt], notes: list[str]) -> Comparison:
+    points = [objectives_of(r, answers.goals.compressed_download) for r in rows]
+    front, names = pareto_front(points)
+    key = (rec.scheme, tuple(rec.pre_steps))
+    pick = next((i for i, r in enumerate(rows) if (r.scheme, tuple(r.pre_steps)) == key), None)
+    findings = []
+    label = lambda r: "+".join([*r.pre_steps, r.scheme])  # noqa: E731
+    if rec.feasible and pick is None:
+        findings.append(f"the recommendation ({'+'.join([*rec.pre_steps, rec.scheme])}) could not be compared: it was not produced")
+    if pick is not None:
+        chosen = rows[pick]
+        if pick not in front and front:
+            better = [label(rows[i]) for i in front if all(points[i][k] <= points[pick][k] for k in names)]
+            findings.append(
+                f"the recommendation ({label(chosen)}) is not on the Pareto front"
+                + (f": {', '.join(better)} is at least as good in {', '.join(names)}" if better else "")
+            )
+        failed = [v.goal for v in chosen.verdicts if v.status == "fail"] + ([] if chosen.hardware is None or chosen.hardware.compatible else ["hardware"])
+        meeting = [label(r) for r in rows if r.passed]
+        if (not chosen.passed) and meeting:
+            findings.append(
+                f"the recommendation ({label(chosen)}) fails {', '.join(failed) or 'to run'}, "
+                f"while {', '.join(meeting)} meet{'s' if len(meeting) == 1 else ''} every goal"
+            )
+    return Comparison(recommendation=rec, baseline=baseline, rows=rows, front=front, objectives=names, pick=pick,
+                      findings=findings, notes=notes)
+
+
+def _write(folder: OutputFolder, comparison: Comparison, answers: Answers) -> None:
+    from advisor.report.compare_report import compare_markdown, compare_plot
+
+    folder.write("compare.json", comparison.model_dump_json(indent=2))
+    folder.write("compare.png", compare_plot(comparison, answers))
+    folder.write("compare.md", compare_markdown(comparison, answers))

@@ -1,0 +1,44 @@
+"""The Pareto front on constructed metrics, and which combinations compare tries."""
+
+from advisor.compare import combinations, pareto_front
+from advisor.engine.rules import load_rules
+from advisor.models.answers import parse_answers
+
+RULES = load_rules()
+
+
+def test_front_keeps_only_undominated_points():
+    points = [
+        {"size": 10, "accuracy_drop": 0.00, "latency_ms": 5},  # 0: most accurate
+        {"size": 4, "accuracy_drop": 0.03, "latency_ms": 2},   # 1: smallest and fastest
+        {"size": 4, "accuracy_drop": 0.04, "latency_ms": 2},   # 2: dominated by 1
+        {"size": 6, "accuracy_drop": 0.01, "latency_ms": 6},   # 3: a trade-off, on the front
+        {"size": 11, "accuracy_drop": 0.00, "latency_ms": 5},  # 4: dominated by 0
+    ]
+    front, names = pareto_front(points)
+    assert front == [0, 1, 3] and names == ["size", "accuracy_drop", "latency_ms"]
+
+
+def test_identical_points_are_both_on_the_front():
+    front, _ = pareto_front([{"size": 1, "latency_ms": 1}, {"size": 1, "latency_ms": 1}])
+    assert front == [0, 1]
+
+
+def test_an_objective_nobody_measured_is_left_out():
+    front, names = pareto_front([{"size": 2, "accuracy_drop": None}, {"size": 1, "accuracy_drop": None}])
+    assert names == ["size"] and front == [1]
+
+
+def test_failed_rows_are_never_on_the_front():
+    front, _ = pareto_front([{"size": None, "accuracy_drop": None}, {"size": 3, "accuracy_drop": 0.1}])
+    assert front == [1]
+
+
+def test_combinations_follow_the_data_and_the_hardware():
+    cpu_unlabelled = combinations(parse_answers({"data": "unlabelled", "hardware": "cpu"}), RULES)
+    assert cpu_unlabelled == [(s, ()) for s in ("float16", "dynamic_range", "full_integer", "int16x8", "selective_integer")]
+    tpu = combinations(parse_answers({"data": "labelled", "hardware": "edgetpu"}), RULES)
+    assert {s for s, _ in tpu} == {"full_integer", "qat"}
+    assert {steps for _, steps in tpu} == {(), ("pruning",), ("clustering",), ("pruning", "clustering")}
+    no_training = combinations(parse_answers({"data": "labelled", "hardware": "edgetpu", "can_fine_tune": False}), RULES)
+    assert no_training == [("full_integer", ())]
