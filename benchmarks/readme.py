@@ -16,6 +16,8 @@ SECTIONS = [
      "The built-in CNN trained on scikit-learn's digits, once per seed; fine-tuning (QAT, pruning, clustering) 3 epochs at 1e-4."),
     ("advisor_cost", "3. The advisor's own cost", "python benchmarks/advisor_cost.py", ""),
     ("ladder_economy", "4. The ladder's economy", "python benchmarks/ladder_economy.py", ""),
+    ("selective", "5. selective_integer against full_integer and QAT", "python benchmarks/selective_bench.py", ""),
+    ("compare", "6. advisor compare", "python benchmarks/compare_bench.py", ""),
 ]
 
 

@@ -11,6 +11,8 @@ RUNS = [
     ["advisor_cost.py"],
     ["digits_accuracy.py"],
     ["ladder_economy.py"],
+    ["selective_bench.py"],
+    ["compare_bench.py"],
     ["table1.py", "--models", "MobileNet v1 1.0 224", "MobileNet v2 1.0 224"],
     ["table1.py", "--models", "Inception v3"],
     ["table1.py", "--models", "ResNet v2 101"],
@@ -19,7 +21,7 @@ RUNS = [
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    for run in RUNS[:4] if quick else RUNS:
+    for run in RUNS[:6] if quick else RUNS:
         command = [sys.executable, str(HERE / run[0]), *run[1:], *(["--quick"] if quick else [])]
         print("$", " ".join(command[1:]), flush=True)
         subprocess.run(command, check=True, cwd=HERE)
