@@ -25,7 +25,9 @@ def dynamic_range(job, model):
     return job.convert(model, "dynamic_range", configure)
 
 
-def full_integer(job, model):
+def _int8_everywhere(job):
+    """Int8 kernels only (an op without one fails the conversion); int8 I/O for integer-only targets."""
+
     def configure(converter, tf):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = job.representative_dataset()
@@ -34,7 +36,11 @@ def full_integer(job, model):
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
 
-    return job.convert(model, "full_integer", configure, integer_activations="int8")
+    return configure
+
+
+def full_integer(job, model):
+    return job.convert(model, "full_integer", _int8_everywhere(job), integer_activations="int8")
 
 
 def int16x8(job, model):
@@ -53,16 +59,7 @@ def int16x8(job, model):
 
 def qat(job, model):
     trained = job.quantization_aware(model)
-
-    def configure(converter, tf):
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = job.representative_dataset()
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if job.integer_io:
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-
-    return job.convert(trained, "qat", configure, integer_activations="int8")
+    return job.convert(trained, "qat", _int8_everywhere(job), integer_activations="int8")
 
 
 def pruning(job, model, applied: tuple[str, ...]):
