@@ -6,10 +6,12 @@
     │   ├── RulesError           a rule set under --rules
     │   ├── ModelError           a model file or folder
     │   └── DataError            a data file (.npz / .npy)
+    ├── Infeasible               exit 3: `run` was asked to carry out answers no scheme can meet
     ├── SchemeFailed             one attempt could not be carried out (recorded, not fatal)
     └── Interrupted              exit 130: the user pressed Ctrl-C
 
-An infeasible recommendation (exit 3) and goals not met (exit 4) are results, not exceptions.
+`recommend` returns an infeasible recommendation rather than raising; goals not met (exit 4)
+is a result, not an exception.
 A bug is none of these and keeps its traceback.
 """
 
@@ -42,6 +44,16 @@ class ModelError(BadInput):
 
 class DataError(BadInput):
     pass
+
+
+class Infeasible(AdvisorError):
+    """No scheme can meet the answers; carries the recommendation (with its `needs`) to print."""
+
+    exit_code = 3
+
+    def __init__(self, recommendation):
+        super().__init__("no scheme can meet these answers")
+        self.recommendation = recommendation
 
 
 class SchemeFailed(AdvisorError):

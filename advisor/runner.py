@@ -18,20 +18,12 @@ from advisor._suggest import did_you_mean
 from advisor.api import model_file_bytes
 from advisor.engine import evaluate
 from advisor.engine.rules import RuleSet
-from advisor.errors import AnswersError, BadInput, SchemeFailed
+from advisor.errors import AnswersError, BadInput, Infeasible, SchemeFailed
 from advisor.models.answers import BUILTIN_PREFIX, Answers
 from advisor.models.options import RunOptions
 from advisor.models.recommendation import Recommendation
 from advisor.models.report import Attempt, Baseline, Metrics, Report
 from advisor.output import OutputFolder
-
-
-class Infeasible(Exception):
-    """The answers admit no scheme; carries the recommendation to print (exit 3)."""
-
-    def __init__(self, recommendation: Recommendation):
-        super().__init__("no scheme can meet these answers")
-        self.recommendation = recommendation
 
 
 @dataclass
@@ -266,9 +258,7 @@ class _Measurer:
         self.eval = inputs.eval
         self.options = options
         self.progress = progress
-        self.sample = next(d.x[:1] for d in (inputs.eval, inputs.representative, inputs.train) if d is not None) if any(
-            d is not None for d in (inputs.eval, inputs.representative, inputs.train)
-        ) else None
+        self.sample = next((d.x[:1] for d in (inputs.eval, inputs.representative, inputs.train) if d is not None), None)
 
     def __call__(self, content: bytes, label: str, baseline: Metrics | None) -> Metrics:
         from advisor.validator import metrics as m

@@ -113,10 +113,9 @@ def _cmd_run(args) -> int:
 
 def _cmd_demo(args) -> int:
     out = Path(args.out)
-    previous_demo = out.is_dir() and (out / "report.json").is_file()
-    if out.exists() and any(out.iterdir()) if out.is_dir() else out.exists():
-        if not previous_demo:
-            raise BadInput(f"{out}: exists and is not an earlier demo's output; choose another --out")
+    empty_or_earlier_demo = out.is_dir() and (not any(out.iterdir()) or (out / "report.json").is_file())
+    if out.exists() and not empty_or_earlier_demo:
+        raise BadInput(f"{out}: exists and is not an earlier demo's output; choose another --out")
     from advisor.models.options import RunOptions
 
     return _execute(str(DEMO_ANSWERS), str(out), True, None, None, RunOptions(), None, args.verbose)

@@ -46,7 +46,7 @@ def load_dataset(path: str, *, role: str, labelled: bool) -> Dataset:
         raise DataError(f"{where}: cannot be read as {suffix} ({' '.join(str(err).split())[:120]})") from None
     if labelled and y is None:
         raise DataError(f"{where}: labelled data needs an .npz with arrays 'x' and 'y'")
-    return check_dataset(Dataset(x, y if labelled else y, str(path)), role)
+    return check_dataset(Dataset(x, y if labelled else None, str(path)), role)
 
 
 def check_dataset(data: Dataset, role: str) -> Dataset:
