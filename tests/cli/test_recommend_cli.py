@@ -117,3 +117,10 @@ def test_run_rejects_bad_options(cli, write_yaml):
     path = write_yaml("data: none\nhardware: cpu\ninputs: {model: builtin:digits}\n")
     result = cli("run", "--answers", str(path), "--sparsity", "1.5", "--out", str(path.parent / "o"))
     assert result.returncode == 2 and "--sparsity: must be between 0 and 1" in result.stderr
+
+
+def test_wizard_without_a_terminal_points_to_answers_files():
+    result = subprocess.run([sys.executable, "-m", "advisor", "wizard"], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert "not one" in result.stderr and "--answers" in result.stderr and "Traceback" not in result.stderr
