@@ -43,7 +43,7 @@ class Condition(NamedTuple):
         return OPS[self.op](facts[self.fact], self.operand)
 
 
-def fact_names(hardware=None) -> list[str]:
+def fact_names() -> list[str]:
     """Every fact a rule may test."""
     from advisor.engine.rules import Target
     from advisor.models.answers import Answers, Goals
@@ -55,8 +55,8 @@ def fact_names(hardware=None) -> list[str]:
     return names
 
 
-def compile_when(when: dict[str, Any], hardware=None) -> tuple[Condition, ...]:
-    known = fact_names(hardware)
+def compile_when(when: dict[str, Any]) -> tuple[Condition, ...]:
+    known = fact_names()
     compiled = []
     for fact, test in when.items():
         if fact not in known:

@@ -148,7 +148,7 @@ def _choose_pre_steps(answers: Answers, rules: RuleSet, facts: dict[str, Any], r
     leaf = path[-1]
     kept = []
     for step in leaf.pre_steps:
-        failures = _requirement_failures(step, rules.pre_step_catalog[step], answers, rules)
+        failures = _requirement_failures(step, answers, rules)
         if failures:
             rationale.append(_reason(failures[0].check, failures[0].reason))
         else:
@@ -158,7 +158,7 @@ def _choose_pre_steps(answers: Answers, rules: RuleSet, facts: dict[str, Any], r
     return tuple(kept)
 
 
-def _requirement_failures(name: str, entry, answers: Answers, rules: RuleSet) -> list[Failure]:
+def _requirement_failures(name: str, answers: Answers, rules: RuleSet) -> list[Failure]:
     return list(_cached_requirement_failures(name, answers.data, answers.can_fine_tune, rules))
 
 
@@ -203,7 +203,7 @@ def _hardware_failure(scheme: str, hardware: str, rules: RuleSet) -> Failure | N
 
 def _failures(scheme: str, answers: Answers, rules: RuleSet, pre_steps: tuple[str, ...], required: float | None) -> list[Failure]:
     entry = rules.schemes[scheme]
-    failures = _requirement_failures(scheme, entry, answers, rules)
+    failures = _requirement_failures(scheme, answers, rules)
     hardware = _hardware_failure(scheme, answers.hardware, rules)
     if hardware:
         failures.append(hardware)

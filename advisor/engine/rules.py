@@ -245,7 +245,7 @@ def _compile_part(path: Path, part: str, nodes: list[Node], known: set[str], pay
 def _compile_node(path: Path, where: str, node: Node, known: set[str], payload: str, hardware: HardwareCatalog):
     where = f"{where} ('{node.id}')"
     try:
-        conditions = compile_when(node.when, hardware)
+        conditions = compile_when(node.when)
     except ValueError as err:
         raise RulesError(f"{path}: {where}.when: {err}") from None
     other = "pre_steps" if payload == "ladder" else "ladder"
