@@ -117,14 +117,16 @@ def run(
     progress=None,
     ladder: list[str] | None = None,
     stop_at_first_pass: bool = True,
+    planned: tuple | None = None,
 ) -> Report:
     """Carry out the recommendation. `ladder` replaces the recommended ladder (library use: benchmarks,
-    comparisons); with `stop_at_first_pass=False` every rung is attempted and the first to pass is chosen."""
+    comparisons); with `stop_at_first_pass=False` every rung is attempted and the first to pass is chosen.
+    `planned` is what plan() already returned for the same arguments, so it is not worked out twice."""
     from advisor.report.progress import NullProgress
 
     options = options or RunOptions()
     progress = progress or NullProgress()
-    rec, planned, steps = plan(answers, rules, scheme, pre_steps)
+    rec, planned, steps = planned or plan(answers, rules, scheme, pre_steps)
     if ladder is not None:
         unknown = [s for s in ladder if s not in rules.schemes]
         if unknown:

@@ -85,10 +85,11 @@ def _execute(answers_path: str, out: str, force: bool, scheme, pre_steps, option
     try:
         from advisor.runner import plan
 
-        rec, ladder, steps = plan(answers, rules, scheme, pre_steps)
-        print_recommendation(rec, console)
+        planned = plan(answers, rules, scheme, pre_steps)
+        print_recommendation(planned[0], console)
         progress = RichProgress(console)
-        report = run(answers, rules=rules, out=out, force=force, scheme=scheme, pre_steps=pre_steps, options=options, progress=progress)
+        report = run(answers, rules=rules, out=out, force=force, scheme=scheme, pre_steps=pre_steps, options=options,
+                     progress=progress, planned=planned)
     except Infeasible as err:
         print_recommendation(err.recommendation, console)
         return EXIT_INFEASIBLE

@@ -191,8 +191,8 @@ def _load(folder: Path) -> RuleSet:
     hardware = _read(folder / "hardware.yaml", HardwareCatalog)
     tree = _read(folder / "tree.yaml", Tree)
     _check_catalogs(folder, catalog, hardware)
-    ladder = _compile_part(folder / "tree.yaml", "ladder", tree.ladder, set(catalog.schemes), "ladder", hardware)
-    pre = _compile_part(folder / "tree.yaml", "pre_steps", tree.pre_steps, set(catalog.pre_steps), "pre_steps", hardware)
+    ladder = _compile_part(folder / "tree.yaml", "ladder", tree.ladder, set(catalog.schemes), "ladder")
+    pre = _compile_part(folder / "tree.yaml", "pre_steps", tree.pre_steps, set(catalog.pre_steps), "pre_steps")
     ids = [node.id for part in (ladder, pre) for root in part for node in root.iter()]
     duplicate = next((i for i in ids if ids.count(i) > 1), None)
     if duplicate:
@@ -235,14 +235,14 @@ def _check_catalogs(folder: Path, catalog: SchemeCatalog, hardware: HardwareCata
                 )
 
 
-def _compile_part(path: Path, part: str, nodes: list[Node], known: set[str], payload: str, hardware: HardwareCatalog):
+def _compile_part(path: Path, part: str, nodes: list[Node], known: set[str], payload: str):
     compiled = []
     for index, node in enumerate(nodes):
-        compiled.append(_compile_node(path, f"{part}[{index}]", node, known, payload, hardware))
+        compiled.append(_compile_node(path, f"{part}[{index}]", node, known, payload))
     return compiled
 
 
-def _compile_node(path: Path, where: str, node: Node, known: set[str], payload: str, hardware: HardwareCatalog):
+def _compile_node(path: Path, where: str, node: Node, known: set[str], payload: str):
     where = f"{where} ('{node.id}')"
     try:
         conditions = compile_when(node.when)
@@ -263,7 +263,7 @@ def _compile_node(path: Path, where: str, node: Node, known: set[str], payload: 
         if not node.children:
             raise RulesError(f"{path}: {where}.children: empty")
         children = [
-            _compile_node(path, f"{where}.children[{i}]", child, known, payload, hardware)
+            _compile_node(path, f"{where}.children[{i}]", child, known, payload)
             for i, child in enumerate(node.children)
         ]
     return CompiledNode(node, where, conditions, children)
