@@ -9,7 +9,6 @@ from pathlib import Path
 from advisor.errors import BadInput
 
 EXIT_OK, EXIT_INFEASIBLE, EXIT_GOALS_NOT_MET = 0, 3, 4
-DEMO_ANSWERS = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
 
 
 def register(command, rules_option) -> None:
@@ -119,7 +118,9 @@ def _cmd_demo(args) -> int:
         raise BadInput(f"{out}: exists and is not an earlier demo's output; choose another --out")
     from advisor.models.options import RunOptions
 
-    return _execute(str(DEMO_ANSWERS), str(out), True, None, None, RunOptions(), None, args.verbose)
+    from advisor.resources import example
+
+    return _execute(str(example("demo.yaml")), str(out), True, None, None, RunOptions(), None, args.verbose)
 
 
 def _cmd_compare(args) -> int:

@@ -20,7 +20,6 @@ from advisor.errors import RulesError
 from advisor.models.recommendation import Reason
 from advisor.models.validation import describe_validation_error
 
-SHIPPED_RULES = Path(__file__).resolve().parents[2] / "rules"
 
 
 class _Strict(BaseModel):
@@ -180,7 +179,9 @@ class RuleSet:
 
 def load_rules(folder: str | Path | None = None) -> RuleSet:
     """Load (once) and check the rule set in `folder`, by default the shipped one."""
-    return _load(Path(folder).resolve() if folder else SHIPPED_RULES)
+    from advisor.resources import shipped_rules
+
+    return _load(Path(folder).resolve() if folder else shipped_rules())
 
 
 @functools.lru_cache(maxsize=8)

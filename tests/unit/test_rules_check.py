@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 import advisor
-from advisor.engine.rules import SHIPPED_RULES, load_rules
+from advisor.engine.rules import load_rules
+from advisor.resources import shipped_rules
 from advisor.engine.soundness import check_rules
 from advisor.errors import RulesError
 
@@ -15,7 +16,7 @@ from advisor.errors import RulesError
 @pytest.fixture
 def rules_copy(tmp_path):
     folder = tmp_path / "rules"
-    shutil.copytree(SHIPPED_RULES, folder)
+    shutil.copytree(shipped_rules(), folder, ignore=shutil.ignore_patterns("__init__.py", "__pycache__"))
 
     def edit(name: str, change) -> Path:
         path = folder / name

@@ -1,0 +1,1 @@
+"""Example answers files, shipped as package data (the demo reads demo.yaml)."""
