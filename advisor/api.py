@@ -8,15 +8,21 @@ from typing import Any
 from advisor.engine import evaluate
 from advisor.engine.rules import RuleSet, load_rules
 from advisor.errors import AnswersError
-from advisor.models.answers import BUILTIN_PREFIX, Answers, parse_answers
+from advisor.models import answers as answers_model
+from advisor.models.answers import BUILTIN_PREFIX, Answers
 from advisor.models.recommendation import Recommendation
+
+
+def parse_answers(raw: Answers | dict[str, Any], *, rules: str | Path | RuleSet | None = None, source: str = "answers") -> Answers:
+    """Validate answers against a rule set (the shipped one by default)."""
+    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
+    return answers_model.parse_answers(raw, rules=ruleset, source=source)
 
 
 def recommend(answers: Answers | dict[str, Any], *, rules: str | Path | RuleSet | None = None, source: str = "answers") -> Recommendation:
     """Recommend a scheme for `answers` (a dict or Answers). Never imports TensorFlow."""
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
-    if not isinstance(answers, Answers) or rules is not None:
-        answers = parse_answers(answers, source=source, rules=ruleset)
+    answers = answers_model.parse_answers(answers, source=source, rules=ruleset)
     return evaluate.recommend(answers, ruleset, model_file_bytes(answers, source))
 
 

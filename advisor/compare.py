@@ -12,14 +12,15 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from advisor.engine import evaluate
-from advisor.engine.rules import RuleSet
+from advisor.engine.rules import RuleSet, load_rules
 from advisor.errors import BadInput
 from advisor.models.answers import Answers
 from advisor.models.options import RunOptions
 from advisor.models.recommendation import Recommendation
-from advisor.models.report import Attempt, Baseline
+from advisor.models.report import Attempt, Baseline, attempt_label
 from advisor.output import OutputFolder
+from advisor.plan import plan
+from advisor.search import Sweep, search
 
 
 class Comparison(BaseModel):
@@ -32,6 +33,8 @@ class Comparison(BaseModel):
     objectives: list[str] = Field(description="What the front was computed over.")
     pick: int | None = Field(description="The row the recommendation would try first.")
     findings: list[str] = Field(default_factory=list, description="What the comparison says about the rules.")
+    stopped_by_budget: str | None = Field(None, description="Why the budget ended the comparison, when it did.")
+    untried: list[str] = Field(default_factory=list, description="Combinations the budget left untried.")
     notes: list[str] = Field(default_factory=list)
 
     @property
@@ -55,7 +58,7 @@ def combinations(answers: Answers, rules: RuleSet) -> list[tuple[str, tuple[str,
 def objectives_of(row: Attempt, compressed: bool) -> dict[str, float | None]:
     m = row.metrics
     return {
-        "size": (m.gzip_bytes if compressed else m.size_bytes) if m else None,
+        "size": m.judged_size(compressed) if m else None,
         "accuracy_drop": m.accuracy_drop if m else None,
         "latency_ms": m.latency_ms if m else None,
     }
@@ -81,30 +84,32 @@ def pareto_front(points: list[dict[str, float | None]]) -> tuple[list[int], list
     return front, names
 
 
-def compare(answers: Answers, *, rules: RuleSet, out: str | Path, force: bool = False, options: RunOptions | None = None, progress=None) -> Comparison:
-    from advisor.api import model_file_bytes
-    from advisor.report.progress import NullProgress
-    from advisor.runner import attempt_rungs, load_inputs, prepare
+def compare(answers: Answers, *, out: str | Path = "advisor-compare", force: bool = False, options: RunOptions | None = None,
+            rules: RuleSet | None = None, progress=None) -> Comparison:
+    from advisor.runner import workbench
 
-    options = options or RunOptions()
-    progress = progress or NullProgress()
-    rec = evaluate.recommend(answers, rules, model_file_bytes(answers))
+    rules = rules or load_rules()
     rungs = combinations(answers, rules)
     if not rungs:
         raise BadInput(f"answers: no scheme can run on {answers.hardware} with data: {answers.data}; nothing to compare")
-    inputs = load_inputs(answers, rules, [rungs[0][0]], (), options)
-    with OutputFolder(out, force=force) as folder:
-        bench = prepare(answers, rules, inputs, options, progress, folder)
-        overall = progress.task(f"compare: {len(rungs)} combinations", total=len(rungs))
-        rows = []
-        for rung in rungs:
-            attempts, _ = attempt_rungs([rung], answers, rules, inputs, bench, folder, stop_at_first_pass=False)
-            rows.extend(attempts)
+    the_plan = plan(answers, rules, options, rungs=rungs)
+    with workbench(the_plan, out, force, progress) as bench:
+        runnable = bench.runnable(the_plan.rungs)
+        overall = bench.progress.task(f"compare: {len(runnable)} combinations", total=len(runnable))
+
+        def attempt(rung):
+            row = bench.attempt(rung)
             overall.advance(1)
+            return row
+
+        result = search(Sweep(runnable), attempt, budget=the_plan.budget)
         overall.finish()
-        comparison = _judge(answers, rec, bench.baseline, rows, bench.notes)
-        _write(folder, comparison, answers)
-        folder.commit()
+        notes = bench.notes + ([f"the comparison stopped early: {result.stopped_by_budget}"] if result.stopped_by_budget else [])
+        comparison = _judge(answers, the_plan.recommendation, bench.baseline, [t.outcome for t in result.trials], notes)
+        comparison.stopped_by_budget = result.stopped_by_budget
+        comparison.untried = [attempt_label(*rung) for rung in result.untried]
+        _write(bench.folder, comparison, answers)
+        bench.folder.commit()
     return comparison
 
 
@@ -114,22 +119,21 @@ def _judge(answers: Answers, rec: Recommendation, baseline: Baseline, rows: list
     key = (rec.scheme, tuple(rec.pre_steps))
     pick = next((i for i, r in enumerate(rows) if (r.scheme, tuple(r.pre_steps)) == key), None)
     findings = []
-    label = lambda r: "+".join([*r.pre_steps, r.scheme])  # noqa: E731
     if rec.feasible and pick is None:
-        findings.append(f"the recommendation ({'+'.join([*rec.pre_steps, rec.scheme])}) could not be compared: it was not produced")
+        findings.append(f"the recommendation ({attempt_label(rec.scheme, rec.pre_steps)}) could not be compared: it was not produced")
     if pick is not None:
         chosen = rows[pick]
         if pick not in front and front:
-            better = [label(rows[i]) for i in front if all(points[i][k] <= points[pick][k] for k in names)]
+            better = [rows[i].label for i in front if all(points[i][k] <= points[pick][k] for k in names)]
             findings.append(
-                f"the recommendation ({label(chosen)}) is not on the Pareto front"
+                f"the recommendation ({chosen.label}) is not on the Pareto front"
                 + (f": {', '.join(better)} is at least as good in {', '.join(names)}" if better else "")
             )
         failed = [v.goal for v in chosen.verdicts if v.status == "fail"] + ([] if chosen.hardware is None or chosen.hardware.compatible else ["hardware"])
-        meeting = [label(r) for r in rows if r.passed]
+        meeting = [r.label for r in rows if r.passed]
         if (not chosen.passed) and meeting:
             findings.append(
-                f"the recommendation ({label(chosen)}) fails {', '.join(failed) or 'to run'}, "
+                f"the recommendation ({chosen.label}) fails {', '.join(failed) or 'to run'}, "
                 f"while {', '.join(meeting)} meet{'s' if len(meeting) == 1 else ''} every goal"
             )
     return Comparison(recommendation=rec, baseline=baseline, rows=rows, front=front, objectives=names, pick=pick,

@@ -7,15 +7,20 @@
     │   ├── ModelError           a model file or folder
     │   └── DataError            a data file (.npz / .npy)
     ├── Infeasible               exit 3: `run` was asked to carry out answers no scheme can meet
-    ├── SchemeFailed             one attempt could not be carried out (recorded, not fatal)
-    └── Interrupted              exit 130: the user pressed Ctrl-C
+    └── SchemeFailed             one attempt could not be carried out (recorded, not fatal)
 
 `recommend` returns an infeasible recommendation rather than raising; goals not met (exit 4)
-is a result, not an exception.
-A bug is none of these and keeps its traceback.
+is a result, not an exception; Ctrl-C is Python's KeyboardInterrupt (exit 130).
+A bug is none of these and keeps its traceback. The contract's exit codes live here, once.
 """
 
 from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_INFEASIBLE = 3
+EXIT_GOALS_NOT_MET = 4
+EXIT_INTERRUPTED = 130
 
 
 class AdvisorError(Exception):
@@ -27,7 +32,7 @@ class AdvisorError(Exception):
 class BadInput(AdvisorError):
     """Input from the user is wrong; `str(err)` is one line naming the file and field."""
 
-    exit_code = 2
+    exit_code = EXIT_BAD_INPUT
 
 
 class AnswersError(BadInput):
@@ -49,7 +54,7 @@ class DataError(BadInput):
 class Infeasible(AdvisorError):
     """No scheme can meet the answers; carries the recommendation (with its `needs`) to print."""
 
-    exit_code = 3
+    exit_code = EXIT_INFEASIBLE
 
     def __init__(self, recommendation):
         super().__init__("no scheme can meet these answers")
@@ -59,8 +64,4 @@ class Infeasible(AdvisorError):
 class SchemeFailed(AdvisorError):
     """A scheme could not be carried out on this model (e.g. an op without an int8 kernel)."""
 
-    exit_code = 4
-
-
-class Interrupted(AdvisorError):
-    exit_code = 130
+    exit_code = EXIT_GOALS_NOT_MET

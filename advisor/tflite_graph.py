@@ -138,3 +138,43 @@ def _tensor(tensor, index: int, buffers, type_names) -> TensorInfo:
         constant=constant,
         quantized=quantized,
     )
+
+
+_NUMPY = {"float32": "<f4", "float16": "<f2", "float64": "<f8", "int8": "i1", "uint8": "u1", "int16": "<i2",
+          "int32": "<i4", "int64": "<i8"}
+
+
+@dataclass(frozen=True)
+class Weight:
+    name: str
+    values: object  # numpy array of the stored values (int8 for quantized weights)
+    channel_axis: int | None  # the axis of per-channel quantization, None when per-tensor or float
+
+
+def weights(source: bytes | str | Path) -> list[Weight]:
+    """The weight tensors stored in the file (constant, rank >= 2, numeric), as numpy arrays."""
+    import numpy as np
+
+    data = bytes(source) if isinstance(source, (bytes, bytearray)) else _read(Path(source))
+    schema, _, type_names = _schema()
+    model = schema.Model.GetRootAs(data, 0)
+    found = []
+    for g in range(model.SubgraphsLength()):
+        sub = model.Subgraphs(g)
+        for i in range(sub.TensorsLength()):
+            tensor = sub.Tensors(i)
+            dtype = type_names.get(tensor.Type(), "").lower()
+            shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
+            if dtype not in _NUMPY or len(shape) < 2 or not 0 <= tensor.Buffer() < model.BuffersLength():
+                continue
+            buffer = model.Buffers(tensor.Buffer())
+            if buffer.DataLength() == 0:
+                continue
+            values = np.frombuffer(buffer.DataAsNumpy().tobytes(), dtype=_NUMPY[dtype])
+            if values.size != int(np.prod(shape)):
+                continue
+            quant = tensor.Quantization()
+            axis = quant.QuantizedDimension() if quant is not None and quant.ScaleLength() > 1 else None
+            name = tensor.Name().decode(errors="replace") if tensor.Name() else f"tensor {i}"
+            found.append(Weight(name, values.reshape(shape), axis))
+    return found

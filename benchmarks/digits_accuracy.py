@@ -25,9 +25,9 @@ def main() -> None:
     args = p.parse_args()
     from advisor.engine.rules import load_rules
     from advisor.executor import builtin
-    from advisor.models.answers import parse_answers
+    from advisor.api import parse_answers
     from advisor.models.options import RunOptions
-    from advisor.runner import run
+    from _common import sweep
 
     rules = load_rules()
     seeds = range(1 if args.quick else args.seeds)
@@ -40,9 +40,8 @@ def main() -> None:
                 "inputs": {"model": str(model), "representative": "builtin:digits", "train": "builtin:digits", "eval": "builtin:digits"},
             })
             for index, (steps, schemes) in enumerate(QUICK_COMBOS if args.quick else COMBOS):
-                report = run(answers, rules=rules, out=Path(tmp) / f"out{index}", scheme=schemes[0], pre_steps=list(steps),
-                             ladder=schemes, stop_at_first_pass=False,
-                             options=RunOptions(epochs=3, learning_rate=1e-4, latency_runs=20 if args.quick else 100))
+                report = sweep(answers, rules, [(s, tuple(steps)) for s in schemes], Path(tmp) / f"out{index}",
+                               RunOptions(epochs=3, learning_rate=1e-4, latency_runs=20 if args.quick else 100))
                 if index == 0:
                     measured.setdefault(("float32", ()), []).append(report.baseline.metrics.model_dump())
                 for attempt in report.attempts:

@@ -23,7 +23,7 @@ CASES = [
 def main() -> None:
     args = parser(__doc__.splitlines()[0]).parse_args()
     from advisor.engine.rules import load_rules
-    from advisor.models.answers import parse_answers
+    from advisor.api import parse_answers
     from advisor.models.options import RunOptions
     from advisor.runner import run
 

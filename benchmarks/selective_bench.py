@@ -36,9 +36,9 @@ def sensitive_digits_model(path: Path, seed: int = 0) -> Path:
 def main() -> None:
     args = parser(__doc__.splitlines()[0]).parse_args()
     from advisor.engine.rules import load_rules
-    from advisor.models.answers import parse_answers
+    from advisor.api import parse_answers
     from advisor.models.options import RunOptions
-    from advisor.runner import run
+    from _common import sweep
 
     rules = load_rules()
     rows, table = [], []
@@ -47,8 +47,8 @@ def main() -> None:
         answers = parse_answers({"data": "labelled", "hardware": "cpu", "goals": {"max_accuracy_drop": 0.01},
                                  "inputs": {"model": str(model), "representative": "builtin:digits",
                                             "train": "builtin:digits", "eval": "builtin:digits"}})
-        report = run(answers, rules=rules, out=Path(tmp) / "o", ladder=["full_integer", "selective_integer", "qat"],
-                     stop_at_first_pass=False, options=RunOptions(epochs=1 if args.quick else 3, latency_runs=20))
+        report = sweep(answers, rules, [(s, ()) for s in ("full_integer", "selective_integer", "qat")], Path(tmp) / "o",
+                       RunOptions(epochs=1 if args.quick else 3, latency_runs=20))
         base = report.baseline.metrics
         rows.append({"scheme": "float32", "accuracy": base.accuracy, "size_bytes": base.size_bytes})
         table.append(["float32", f"{base.accuracy:.4f}", "", f"{base.size_bytes / 1000:.1f} kB", "", ""])

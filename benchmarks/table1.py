@@ -46,9 +46,9 @@ def main() -> None:
     p.add_argument("--models", nargs="*", choices=list(MODELS), help="a subset of the models (default: all four)")
     args = p.parse_args()
     from advisor.engine.rules import load_rules
-    from advisor.models.answers import parse_answers
+    from advisor.api import parse_answers
     from advisor.models.options import RunOptions
-    from advisor.runner import run
+    from _common import sweep
 
     rules = load_rules()
     rows, table = [], []
@@ -63,8 +63,7 @@ def main() -> None:
             answers = parse_answers({"data": "unlabelled", "hardware": "cpu",
                                      "inputs": {"model": str(model), "representative": str(folder / "calib.npz")}})
             started = time.perf_counter()
-            report = run(answers, rules=rules, out=folder / "out", ladder=SCHEMES, stop_at_first_pass=False,
-                         options=RunOptions(latency_runs=0))
+            report = sweep(answers, rules, [(s, ()) for s in SCHEMES], folder / "out", RunOptions(latency_runs=0))
             seconds = time.perf_counter() - started
             out = folder / "out"
             entries = [("float32", report.baseline.artifact, report.baseline.metrics, None)]

@@ -9,9 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from advisor._suggest import did_you_mean
-from advisor.errors import AdvisorError, BadInput
-
-EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_GOALS_NOT_MET, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
+from advisor.errors import EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_INTERRUPTED, EXIT_OK, AdvisorError, BadInput
 
 
 class _Parser(argparse.ArgumentParser):

@@ -6,9 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from advisor.errors import BadInput
-
-EXIT_OK, EXIT_INFEASIBLE, EXIT_GOALS_NOT_MET = 0, 3, 4
+from advisor.errors import EXIT_GOALS_NOT_MET, EXIT_INFEASIBLE, EXIT_OK, BadInput, Infeasible
 
 
 def register(command, rules_option) -> None:
@@ -21,6 +19,7 @@ def register(command, rules_option) -> None:
     p.add_argument("--answers", required=True, metavar="F", help="answers file (.yaml, .yml or .json)")
     p.add_argument("--out", default="advisor-compare", metavar="DIR", help="output folder (default: ./advisor-compare)")
     p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
+    _budget_options(p)
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log output")
     rules_option(p)
 
@@ -46,7 +45,30 @@ def _run_options(p) -> None:
     p.add_argument("--sparsity", type=float, help="pruning's target sparsity (default 0.5)")
     p.add_argument("--clusters", type=int, help="clusters per weight tensor (default 16)")
     p.add_argument("--threads", type=int, help="interpreter threads for latency (default: all cores)")
+    _budget_options(p)
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log output")
+
+
+def _budget_options(p) -> None:
+    p.add_argument("--max-attempts", type=int, metavar="N", help="stop the search after N attempts (answers: budget.max_attempts)")
+    p.add_argument("--max-minutes", type=float, metavar="M", help="start no attempt after M minutes (answers: budget.max_minutes)")
+
+
+def _answers(args, rules):
+    """The answers file, with the budget flags laid over its `budget` section."""
+    from advisor.api import parse_answers
+    from advisor.models.answers import read_answers_file
+
+    answers = read_answers_file(args.answers, rules=rules)
+    flags = {k: getattr(args, k) for k in ("max_attempts", "max_minutes") if getattr(args, k, None) is not None}
+    if not flags:
+        return answers
+    raw = answers.model_dump(exclude_defaults=True)
+    raw["budget"] = {**raw.get("budget", {}), **flags}
+    try:
+        return parse_answers(raw, rules=rules, source="options")
+    except BadInput as err:
+        raise BadInput(str(err).replace("options: budget.", "--").replace("_", "-")) from None
 
 
 def _options(args):
@@ -57,9 +79,11 @@ def _options(args):
 
     given = {
         key: getattr(args, key, None)
-        for key in ("epochs", "batch_size", "learning_rate", "sparsity", "clusters", "threads")
+        for key in ("epochs", "batch_size", "learning_rate", "sparsity", "clusters", "threads", "scheme")
         if getattr(args, key, None) is not None
     }
+    if getattr(args, "pre_steps", None) is not None:
+        given["pre_steps"] = [step.strip() for step in args.pre_steps.split(",") if step.strip()]
     try:
         return RunOptions(**given)
     except ValidationError as err:
@@ -67,48 +91,35 @@ def _options(args):
         raise BadInput(message.replace("options: ", "--", 1).replace("_", "-", 1)) from None
 
 
-def _execute(answers_path: str, out: str, force: bool, scheme, pre_steps, options, rules_dir, verbose: bool) -> int:
-    from advisor.engine.rules import load_rules
-    from advisor.executor.tf_env import set_verbose
-    from advisor.models.answers import read_answers_file
+def _execute(answers, options, rules, out: str, force: bool) -> int:
     from advisor.report.progress import RichProgress, terminal_console
     from advisor.report.recommendation import print_recommendation
     from advisor.report.run_report import print_report
-    from advisor.runner import Infeasible, run
+    from advisor.runner import execute, plan
 
-    set_verbose(verbose)
-    rules = load_rules(rules_dir)
-    answers = read_answers_file(answers_path, rules=rules)
     console = terminal_console()
-    progress = None
     try:
-        from advisor.runner import plan
-
-        planned = plan(answers, rules, scheme, pre_steps)
-        print_recommendation(planned[0], console)
-        progress = RichProgress(console)
-        report = run(answers, rules=rules, out=out, force=force, scheme=scheme, pre_steps=pre_steps, options=options,
-                     progress=progress, planned=planned)
+        the_plan = plan(answers, rules, options)
     except Infeasible as err:
         print_recommendation(err.recommendation, console)
         return EXIT_INFEASIBLE
+    print_recommendation(the_plan.recommendation, console)
+    progress = RichProgress(console)
+    try:
+        report = execute(the_plan, out=out, force=force, progress=progress)
     finally:
-        if progress is not None:
-            progress.close()
+        progress.close()
     print_report(report, out, console)
     return EXIT_OK if report.chosen is not None else EXIT_GOALS_NOT_MET
 
 
-def _split_pre_steps(value: str | None):
-    if value is None:
-        return None
-    return [step.strip() for step in value.split(",") if step.strip()]
-
-
 def _cmd_run(args) -> int:
-    return _execute(
-        args.answers, args.out, args.force, args.scheme, _split_pre_steps(args.pre_steps), _options(args), args.rules, args.verbose
-    )
+    from advisor.engine.rules import load_rules
+    from advisor.executor.tf_env import set_verbose
+
+    set_verbose(args.verbose)
+    rules = load_rules(args.rules)
+    return _execute(_answers(args, rules), _options(args), rules, args.out, args.force)
 
 
 def _cmd_demo(args) -> int:
@@ -127,14 +138,13 @@ def _cmd_compare(args) -> int:
     from advisor.compare import compare
     from advisor.engine.rules import load_rules
     from advisor.executor.tf_env import set_verbose
-    from advisor.models.answers import read_answers_file
     from advisor.models.options import RunOptions
     from advisor.report.compare_report import print_comparison
     from advisor.report.progress import RichProgress, terminal_console
 
     set_verbose(args.verbose)
     rules = load_rules(args.rules)
-    answers = read_answers_file(args.answers, rules=rules)
+    answers = _answers(args, rules)
     console = terminal_console()
     progress = RichProgress(console)
     try:
@@ -155,8 +165,8 @@ def _cmd_check(args) -> int:
         raise BadInput(f"--hardware: unknown target '{args.hardware}'{did_you_mean(args.hardware, rules.targets)}; known: {', '.join(rules.targets)}")
     path = Path(args.model)
     if not path.is_file():
-        raise BadInput(f"{path}: no such file")
-    report = check_model(path.read_bytes(), args.hardware, rules)
+        raise BadInput(f"{path}: no such file" if not path.exists() else f"{path}: is a folder, not a .tflite file")
+    report = check_model(path, args.hardware, rules)
     if args.json:
         payload = {"hardware": report.hardware, "compatible": report.compatible, "problems": [p.model_dump() for p in report.problems]}
         payload.update({"warnings": report.warnings, "notes": report.notes, "ops": report.ops})

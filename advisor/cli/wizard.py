@@ -15,14 +15,11 @@ from pydantic import ValidationError
 
 from advisor.engine import evaluate
 from advisor.engine.rules import RuleSet
-from advisor.models.answers import Answers, Goals, Inputs
+from advisor.errors import EXIT_INFEASIBLE, EXIT_OK
+from advisor.models.answers import Answers, Goals, Inputs, vocabulary
 from advisor.models.validation import describe_validation_error
 
 BACK = "__back__"
-
-
-class Back(Exception):
-    """The user chose to go back to the previous question."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +48,7 @@ class Draft:
                 nested[group][name] = value
             else:
                 nested[key] = value
-        return Answers.model_validate(nested, context={"rules": rules})
+        return Answers.model_validate(nested, context=vocabulary(rules))
 
 
 def questions(rules: RuleSet) -> list[Question]:
@@ -219,7 +216,9 @@ def converse(rules: RuleSet, prompter: Prompter, prefill: Answers | None = None,
         draft.values[question.key] = answer
         asked.append(index)
         index += 1
-    return draft.answers(rules)
+    answers = draft.answers(rules)
+    # What the wizard does not ask about (the search budget) is kept from the pre-filled answers.
+    return answers.model_copy(update={"budget": prefill.budget}) if prefill else answers
 
 
 def _model_default(question: Question) -> Any:
@@ -289,7 +288,7 @@ def wizard(rules: RuleSet, prompter: Prompter, *, prefill: Answers | None, save:
         saved = save_answers(answers, Path(target))
     if saved:
         console.print(f"saved the answers to {saved}; [bold]advisor recommend --answers {saved}[/bold] gives this recommendation")
-    code = 0 if rec.feasible else 3
+    code = EXIT_OK if rec.feasible else EXIT_INFEASIBLE
     if rec.feasible and answers.inputs.model and prompter.ask(RUN_NOW, False, can_go_back=False):
         from advisor.cli.running import run_answers
 

@@ -39,6 +39,32 @@ def converter_for(model, loaded, batch: int | None, workdir: str):
     return tf.lite.TFLiteConverter.from_concrete_functions([function], keras_model)
 
 
+def convert(context, model, scheme: str, configure=None, integer_activations: str | None = None) -> bytes:
+    """Convert `model` (None: the loaded original) for `context`'s target, configured by
+    `configure(converter, tf)`; checks integer kernels when asked and that LiteRT can load the result."""
+    tf = tensorflow()
+    with quiet():
+        converter = converter_for(model, context.loaded, context.batch, context.workdir)
+    if configure is not None:
+        configure(converter, tf)
+    task = context.progress.task(f"converting: {scheme}", total=None)
+    try:
+        content = run_converter(converter, scheme)
+    finally:
+        task.finish()
+    if integer_activations:
+        require_integer(content, scheme, integer_activations)
+    verify_loads(content, scheme)
+    return content
+
+
+def calibration(context) -> Callable:
+    """The converter's representative_dataset for `context`; SchemeFailed without a sample."""
+    if context.representative is None:
+        raise SchemeFailed("this scheme calibrates on a representative sample (inputs.representative)")
+    return representative_dataset(context.representative, context.progress)
+
+
 def representative_dataset(x: np.ndarray, progress=None, label: str = "calibrating") -> Callable:
     """The converter's representative_dataset: one sample at a time, advancing a progress bar."""
 
@@ -60,7 +86,7 @@ def run_converter(converter, scheme: str) -> bytes:
         try:
             return bytes(converter.convert())
         except Exception as err:  # ConverterError and friends: the reason is in the text
-            message = _unsupported_ops(str(err) + captured.text) or _last_line(str(err))
+            message = _unsupported_ops(str(err) + captured.text) or last_line(str(err))
             raise SchemeFailed(f"{scheme}: conversion failed: {message}") from None
 
 
@@ -74,7 +100,7 @@ def _unsupported_ops(text: str) -> str | None:
     return None
 
 
-def _last_line(text: str) -> str:
+def last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return (lines[0] if lines else "unknown converter error")[:300]
 
@@ -101,4 +127,4 @@ def verify_loads(content: bytes, scheme: str) -> None:
             interpreter = Interpreter(model_content=content)
             interpreter.allocate_tensors()
         except (RuntimeError, ValueError) as err:
-            raise SchemeFailed(f"{scheme}: LiteRT cannot prepare the model: {_last_line(str(err))}") from None
+            raise SchemeFailed(f"{scheme}: LiteRT cannot prepare the model: {last_line(str(err))}") from None

@@ -1,78 +1,87 @@
-"""How each scheme and pre-step is carried out. rules/schemes.yaml points at these by name
-(`executor: advisor.executor.schemes:float16`), so the rules engine never imports this module."""
+"""How each scheme and pre-step is carried out, each a step of the one contract in step.py.
+rules/schemes.yaml points at these by name (`executor: advisor.executor.schemes:float16`), so the
+rules engine never imports this module."""
 
 from __future__ import annotations
 
 from advisor.executor import training
+from advisor.executor.convert import calibration, convert
+from advisor.executor.step import StepContext, StepResult
 
 
-def float32(job, model):
-    return job.convert(model, "float32")
+def float32(context: StepContext, model) -> StepResult:
+    return StepResult(content=convert(context, model, "float32"))
 
 
-def float16(job, model):
+def float16(context: StepContext, model) -> StepResult:
     def configure(converter, tf):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
 
-    return job.convert(model, "float16", configure)
+    return StepResult(content=convert(context, model, "float16", configure))
 
 
-def dynamic_range(job, model):
+def dynamic_range(context: StepContext, model) -> StepResult:
     def configure(converter, tf):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
 
-    return job.convert(model, "dynamic_range", configure)
+    return StepResult(content=convert(context, model, "dynamic_range", configure))
 
 
-def _int8_everywhere(job):
+def _int8_everywhere(context: StepContext):
     """Int8 kernels only (an op without one fails the conversion); int8 I/O for integer-only targets."""
 
     def configure(converter, tf):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = job.representative_dataset()
+        converter.representative_dataset = calibration(context)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if job.integer_io:
+        if context.integer_io:
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
 
     return configure
 
 
-def full_integer(job, model):
-    return job.convert(model, "full_integer", _int8_everywhere(job), integer_activations="int8")
+def full_integer(context: StepContext, model) -> StepResult:
+    return StepResult(content=convert(context, model, "full_integer", _int8_everywhere(context), integer_activations="int8"))
 
 
-def int16x8(job, model):
+def int16x8(context: StepContext, model) -> StepResult:
     def configure(converter, tf):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = job.representative_dataset()
+        converter.representative_dataset = calibration(context)
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         ]
-        if job.integer_io:
+        if context.integer_io:
             converter.inference_input_type = tf.int16
             converter.inference_output_type = tf.int16
 
-    return job.convert(model, "int16x8", configure, integer_activations="int16")
+    return StepResult(content=convert(context, model, "int16x8", configure, integer_activations="int16"))
 
 
-def qat(job, model):
-    trained = job.quantization_aware(model)
-    return job.convert(trained, "qat", _int8_everywhere(job), integer_activations="int8")
+def qat(context: StepContext, model) -> StepResult:
+    start = model if model is not None else context.loaded.fresh_keras2()
+    trained, logs = training.quantization_aware(start, context.train, context.options, preserve=context.applied,
+                                                progress=context.progress)
+    content = convert(context, trained, "qat", _int8_everywhere(context), integer_activations="int8")
+    return StepResult(content=content, extras={"qat_train_accuracy": round(logs["accuracy"], 4)} if "accuracy" in logs else {})
 
 
-def pruning(job, model, applied: tuple[str, ...]):
-    return training.prune(model, job.train, job.options, progress=job.progress)
+def pruning(context: StepContext, model) -> StepResult:
+    start = model if model is not None else context.loaded.fresh_keras2()
+    pruned = training.prune(start, context.train, context.options, progress=context.progress)
+    return StepResult(model=pruned, extras={"target_sparsity": context.options.sparsity})
 
 
-def clustering(job, model, applied: tuple[str, ...]):
-    return training.cluster(
-        model, job.train, job.options, preserve_sparsity="pruning" in applied, progress=job.progress
-    )
+def clustering(context: StepContext, model) -> StepResult:
+    start = model if model is not None else context.loaded.fresh_keras2()
+    clustered = training.cluster(start, context.train, context.options, preserve_sparsity="pruning" in context.applied,
+                                 progress=context.progress)
+    return StepResult(model=clustered, extras={"clusters": context.options.clusters})
 
 
-def selective_integer(job, model):
+def selective_integer(context: StepContext, model) -> StepResult:
     from advisor.executor.selective import selective_integer as carry_out
 
-    return carry_out(job, model)
+    return carry_out(context, model)

@@ -130,8 +130,7 @@ def prune(model, data: Dataset, options, progress=None):
     fit(pruned, data, epochs=options.epochs, batch_size=options.batch_size, label="pruning", progress=progress,
         callbacks=[sparsity.UpdatePruningStep()])
     with quiet():
-        stripped = sparsity.strip_pruning(pruned)
-    return stripped, {"sparsity": round(measured_sparsity(stripped), 4), "target_sparsity": options.sparsity}
+        return sparsity.strip_pruning(pruned)
 
 
 def cluster(model, data: Dataset, options, *, preserve_sparsity: bool = False, progress=None):
@@ -155,33 +154,7 @@ def cluster(model, data: Dataset, options, *, preserve_sparsity: bool = False, p
     compile_for_classification(clustered, options.learning_rate, probabilities)
     fit(clustered, data, epochs=options.epochs, batch_size=options.batch_size, label="clustering", progress=progress)
     with quiet():
-        stripped = clustering.strip_clustering(clustered)
-    extras = {"unique_weights": unique_weights(stripped), "clusters": options.clusters}
-    if preserve_sparsity:
-        extras["sparsity"] = round(measured_sparsity(stripped), 4)
-    return stripped, extras
-
-
-def kernels(model) -> list[tuple[str, np.ndarray]]:
-    """The (name, value) of every kernel weight (the tensors pruning and clustering act on)."""
-    found = []
-    for layer in model.layers:
-        for weight in layer.weights:
-            short = weight.name.split("/")[-1].split(":")[0]
-            if short in ("kernel", "depthwise_kernel", "pointwise_kernel", "embeddings"):
-                found.append((f"{layer.name}/{short}", weight.numpy()))
-    return found
-
-
-def measured_sparsity(model) -> float:
-    """Fraction of zeros over all kernel weights."""
-    values = [k for _, k in kernels(model)]
-    total = sum(v.size for v in values)
-    return float(sum((v == 0).sum() for v in values) / total) if total else 0.0
-
-
-def unique_weights(model) -> dict[str, int]:
-    return {name: int(np.unique(value).size) for name, value in kernels(model)}
+        return clustering.strip_clustering(clustered)
 
 
 def _one_line(err: Exception) -> str:

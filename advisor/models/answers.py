@@ -63,6 +63,17 @@ class Inputs(BaseModel):
     )
 
 
+class Budget(BaseModel):
+    """A bound on the search of `advisor run` and `advisor compare` (the float32 baseline is not counted)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int | None = Field(None, ge=1, description="Largest number of attempts (schemes tried).")
+    max_minutes: float | None = Field(
+        None, gt=0, description="Wall time after which no new attempt starts (one under way finishes)."
+    )
+
+
 class Answers(BaseModel):
     """Everything the engine decides from."""
 
@@ -81,44 +92,45 @@ class Answers(BaseModel):
     )
     goals: Goals = Field(default_factory=Goals, description="What the optimized model must achieve.")
     inputs: Inputs = Field(default_factory=Inputs, description="Where the model and data are.")
+    budget: Budget = Field(default_factory=Budget, description="A bound on the search (run and compare).")
 
+    # The known data levels and targets come from the rule set, given as validation context
+    # ({"data": [...], "hardware": [...]}) so that this module needs nothing from the engine.
     @field_validator("data")
     @classmethod
     def _known_data_level(cls, value: str, info: ValidationInfo) -> str:
-        return _one_of(value, _rules(info).data_level_ids, "a data level")
+        return _one_of(value, (info.context or {}).get("data"), "a data level")
 
     @field_validator("hardware")
     @classmethod
     def _known_target(cls, value: str, info: ValidationInfo) -> str:
-        return _one_of(value, list(_rules(info).targets), "a known target")
+        return _one_of(value, (info.context or {}).get("hardware"), "a known target")
 
 
-def _rules(info: ValidationInfo):
-    from advisor.engine.rules import load_rules
-
-    context = info.context or {}
-    return context.get("rules") or load_rules()
-
-
-def _one_of(value: str, known: list[str], what: str) -> str:
-    if value not in known:
+def _one_of(value: str, known: list[str] | None, what: str) -> str:
+    if known is not None and value not in known:
         raise ValueError(f"'{value}' is not {what}{did_you_mean(value, known)}; choose one of: {', '.join(known)}")
     return value
 
 
-def parse_answers(raw: Any, *, source: str = "answers", rules=None) -> Answers:
-    """Validate a dict (or an Answers) into Answers; errors name `source` and the field."""
+def vocabulary(rules) -> dict[str, list[str]]:
+    """The validation context that checks `data` and `hardware` against a rule set."""
+    return {"data": list(rules.data_level_ids), "hardware": list(rules.targets)}
+
+
+def parse_answers(raw: Any, *, rules, source: str = "answers") -> Answers:
+    """Validate a dict (or an Answers) against `rules` into Answers; errors name `source` and the field."""
     if isinstance(raw, Answers):
         raw = raw.model_dump(exclude_defaults=True)
     if not isinstance(raw, dict):
         raise AnswersError(f"{source}: must be a mapping of answers, not {type(raw).__name__}")
     try:
-        return Answers.model_validate(raw, context={"rules": rules} if rules else None)
+        return Answers.model_validate(raw, context=vocabulary(rules))
     except ValidationError as err:
         raise AnswersError(describe_validation_error(err, Answers, source)) from None
 
 
-def read_answers_file(path: str | Path, *, rules=None) -> Answers:
+def read_answers_file(path: str | Path, *, rules) -> Answers:
     """Read a YAML or JSON answers file; relative input paths are resolved against its folder."""
     path = Path(path)
     name = str(path)

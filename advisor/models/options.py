@@ -16,3 +16,5 @@ class RunOptions(BaseModel):
     representative_limit: int = Field(500, ge=1, description="Largest representative sample used for calibration.")
     latency_runs: int = Field(50, ge=0, description="Timed invokes for the latency median and p90 (0: not measured).")
     threads: int | None = Field(None, ge=1, description="Interpreter threads for latency (default: all cores).")
+    scheme: str | None = Field(None, description="Try this scheme first; the recommended ladder continues after it.")
+    pre_steps: list[str] | None = Field(None, description="Pre-steps to run before quantizing, instead of the recommended ones.")

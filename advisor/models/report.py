@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from advisor.models.recommendation import Recommendation
 
 
+def attempt_label(scheme: str, pre_steps) -> str:
+    """How an attempt is named everywhere: its pre-steps, then its scheme ('pruning+full_integer')."""
+    return "+".join([*pre_steps, scheme])
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -44,6 +49,10 @@ class Metrics(_Model):
     latency_p90_ms: float | None = None
     latency_threads: int | None = None
 
+    def judged_size(self, compressed: bool) -> int:
+        """The size the size goals are judged on: the gzip file's for a compressed download."""
+        return self.gzip_bytes if compressed else self.size_bytes
+
 
 class Verdict(_Model):
     goal: str
@@ -65,6 +74,10 @@ class Attempt(_Model):
     notes: list[str] = Field(default_factory=list)
     seconds: float | None = Field(None, description="Wall time of producing and measuring the attempt.")
 
+    @property
+    def label(self) -> str:
+        return attempt_label(self.scheme, self.pre_steps)
+
 
 class Baseline(_Model):
     artifact: str
@@ -76,5 +89,7 @@ class Report(_Model):
     baseline: Baseline | None
     attempts: list[Attempt]
     chosen: int | None
+    stopped_by_budget: str | None = Field(None, description="Why the budget ended the search, when it did.")
+    untried: list[str] = Field(default_factory=list, description="Attempts the budget left untried.")
     notes: list[str] = Field(default_factory=list)
     environment: dict[str, Any] = Field(default_factory=dict)

@@ -13,10 +13,6 @@ from advisor.report.run_report import _acc, _drop, _hardware, _mb, _ms, _pct, ve
 COLUMNS = ["#", "scheme", "pre-steps", "size", "gzip", "reduction", "accuracy", "drop", "latency", "hardware", "verdict", "front", "pick"]
 
 
-def label(row) -> str:
-    return "+".join([*row.pre_steps, row.scheme])
-
-
 def rows(comparison) -> list[list[str]]:
     b = comparison.baseline.metrics
     table = [["base", "float32", "", _mb(b.size_bytes), _mb(b.gzip_bytes), "-", _acc(b.accuracy), "-", _ms(b), "-", "baseline", "", ""]]
@@ -41,12 +37,12 @@ def print_comparison(comparison, out: str, console: Console | None = None) -> No
         style = "green" if row[10].startswith("PASS") else "red" if row[10].startswith(("FAIL", "failed")) else None
         table.add_row(*row, style=style)
     console.print(table)
-    console.print(f"Pareto front over {', '.join(comparison.objectives)}: " + ", ".join(label(comparison.rows[i]) for i in comparison.front))
+    console.print(f"Pareto front over {', '.join(comparison.objectives)}: " + ", ".join(comparison.rows[i].label for i in comparison.front))
     for finding in comparison.findings:
         console.print(f"[bold yellow]finding:[/bold yellow] {finding}")
     for row in comparison.rows:
         if row.error:
-            console.print(f"[red]{label(row)}[/red]: {row.error}")
+            console.print(f"[red]{row.label}[/red]: {row.error}")
     console.print(f"wrote {out}/compare.md, {out}/compare.json and {out}/compare.png")
 
 
@@ -65,12 +61,12 @@ def compare_markdown(comparison, answers: Answers) -> str:
     ]
     lines += ["| " + " | ".join(c.replace("|", "/") or " " for c in row) + " |" for row in rows(comparison)]
     lines += ["", f"Pareto front (●) over {', '.join(comparison.objectives)}, lower is better in each: "
-              + ", ".join(f"`{label(comparison.rows[i])}`" for i in comparison.front) + "."]
+              + ", ".join(f"`{comparison.rows[i].label}`" for i in comparison.front) + "."]
     if comparison.pick is not None:
-        lines.append(f"The recommendation would try `{label(comparison.rows[comparison.pick])}` first (◀).")
+        lines.append(f"The recommendation would try `{comparison.rows[comparison.pick].label}` first (◀).")
     if comparison.findings:
         lines += ["", "## Findings", ""] + [f"- {f}" for f in comparison.findings]
-    errors = [f"- `{label(r)}`: {r.error}" for r in comparison.rows if r.error]
+    errors = [f"- `{r.label}`: {r.error}" for r in comparison.rows if r.error]
     if errors:
         lines += ["", "## Could not be carried out", ""] + errors
     if comparison.notes:
@@ -126,12 +122,12 @@ def _key(ax, comparison, compressed: bool) -> None:
     lines = [("#  ✓ meets every goal / ✗ misses one", "black")]
     for i, r in enumerate(comparison.rows):
         if r.metrics is None:
-            lines.append((f"{i:>2} ✗ {label(r)}: failed to run", "tab:red"))
+            lines.append((f"{i:>2} ✗ {r.label}: failed to run", "tab:red"))
             continue
         size = (r.metrics.gzip_bytes if compressed else r.metrics.size_bytes) / 1e6
         drop = "n/a" if r.metrics.accuracy_drop is None else f"{r.metrics.accuracy_drop * 100:+.2f} pts"
         marks = (" ●" if i in comparison.front else "") + (" ★" if i == comparison.pick else "")
-        lines.append((f"{i:>2} {'✓' if r.passed else '✗'} {label(r)}: {size:.3f} MB, {drop}{marks}",
+        lines.append((f"{i:>2} {'✓' if r.passed else '✗'} {r.label}: {size:.3f} MB, {drop}{marks}",
                       "tab:green" if r.passed else "tab:red"))
     size = max(5.5, min(9.0, 300 / max(len(lines), 1)))
     for n, (text, color) in enumerate(lines):

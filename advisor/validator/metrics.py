@@ -44,8 +44,8 @@ def _from_output(y: np.ndarray, detail: dict) -> np.ndarray:
     return y.astype(np.float32, copy=False)
 
 
-def top1_accuracy(content: bytes, x: np.ndarray, y: np.ndarray, *, threads: int | None = None, progress=None, label="accuracy") -> float:
-    """Fraction of `x` whose highest output is the label `y`, run through LiteRT (quantized I/O handled)."""
+def predict(content: bytes, x: np.ndarray, *, threads: int | None = None, progress=None, label="running") -> np.ndarray:
+    """The model's (first) output for every row of `x`, through LiteRT, dequantized to float32."""
     interpreter = _interpreter(content, threads)
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
@@ -54,21 +54,29 @@ def top1_accuracy(content: bytes, x: np.ndarray, y: np.ndarray, *, threads: int 
         interpreter.resize_tensor_input(inp["index"], [batch, *x.shape[1:]])
     interpreter.allocate_tensors()
     task = progress.task(label, total=len(x)) if progress is not None else None
-    correct = 0
+    results = []
     for start in range(0, len(x), batch):
         chunk = x[start : start + batch]
-        if len(chunk) < batch:  # pad the last batch; only its real rows count
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - len(chunk), axis=0)])
+        real = len(chunk)
+        if real < batch:  # pad the last batch; only its real rows count
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - real, axis=0)])
         interpreter.set_tensor(inp["index"], _to_input(chunk, inp))
         interpreter.invoke()
-        scores = _from_output(interpreter.get_tensor(out["index"]), out)
-        real = min(batch, len(x) - start)
-        correct += int((scores.reshape(batch, -1)[:real].argmax(axis=1) == y[start : start + real]).sum())
+        results.append(_from_output(interpreter.get_tensor(out["index"]), out)[:real].copy())
         if task is not None:
             task.advance(real)
     if task is not None:
         task.finish()
-    return correct / len(x)
+    return np.concatenate(results)
+
+
+def top1(scores: np.ndarray) -> np.ndarray:
+    return scores.reshape(len(scores), -1).argmax(axis=1)
+
+
+def top1_accuracy(content: bytes, x: np.ndarray, y: np.ndarray, *, threads: int | None = None, progress=None, label="accuracy") -> float:
+    """Fraction of `x` whose highest output is the label `y`, run through LiteRT (quantized I/O handled)."""
+    return float((top1(predict(content, x, threads=threads, progress=progress, label=label)) == y).mean())
 
 
 def latency(content: bytes, sample: np.ndarray, *, runs: int = 50, threads: int | None = None) -> tuple[float, float, int]:

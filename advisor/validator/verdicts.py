@@ -9,13 +9,12 @@ from advisor.models.report import HardwareReport, Metrics, Verdict
 
 def verdicts(goals: Goals, metrics: Metrics, *, latency_answers_goal: bool, hardware: str) -> list[Verdict]:
     result = []
-    compressed = goals.compressed_download
     if goals.min_size_reduction is not None:
         result.append(
             _at_least("min_size_reduction", goals.min_size_reduction, metrics.size_reduction, "no baseline to compare with")
         )
     if goals.max_size_mb is not None:
-        size = (metrics.gzip_bytes if compressed else metrics.size_bytes) / 1e6
+        size = metrics.judged_size(goals.compressed_download) / 1e6
         result.append(_at_most("max_size_mb", goals.max_size_mb, round(size, 6), None))
     if goals.max_accuracy_drop is not None:
         result.append(
@@ -60,9 +59,14 @@ def _at_most(goal: str, limit: float, measured: float | None, why_missing: str |
     return Verdict(goal=goal, limit=limit, measured=measured, status="pass" if measured <= limit + 1e-12 else "fail")
 
 
-def size_holds(goals: Goals, size_bytes: int, gzip_bytes: int, baseline: Metrics) -> bool:
+def size_reduction(goals: Goals, metrics: Metrics, baseline: Metrics) -> float:
+    """The fraction of the baseline's size removed, on the size the goals are judged on."""
+    compressed = goals.compressed_download
+    return round(1 - metrics.judged_size(compressed) / baseline.judged_size(compressed), 4)
+
+
+def size_holds(goals: Goals, metrics: Metrics, baseline: Metrics) -> bool:
     """Whether a candidate's size meets the size goals (raw or compressed, as the goals say)."""
-    size, base = (gzip_bytes, baseline.gzip_bytes) if goals.compressed_download else (size_bytes, baseline.size_bytes)
-    if goals.min_size_reduction is not None and 1 - size / base + 1e-12 < goals.min_size_reduction:
+    if goals.min_size_reduction is not None and size_reduction(goals, metrics, baseline) + 1e-12 < goals.min_size_reduction:
         return False
-    return goals.max_size_mb is None or size / 1e6 <= goals.max_size_mb + 1e-12
+    return goals.max_size_mb is None or metrics.judged_size(goals.compressed_download) / 1e6 <= goals.max_size_mb + 1e-12

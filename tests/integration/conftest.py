@@ -62,23 +62,25 @@ def loaded_dense(dense_keras):
     return load_model(str(dense_keras))
 
 
+def producer(loaded, workdir, *, integer_only=False, representative=None, train=None, **options):
+    """A Producer for `loaded` with the step context the runner would build."""
+    from advisor.engine.rules import load_rules
+    from advisor.executor.produce import Producer
+    from advisor.executor.step import StepContext
+    from advisor.models.options import RunOptions
+    from advisor.report.progress import NullProgress
+
+    context = StepContext(loaded=loaded, integer_io=integer_only, representative=representative, train=train,
+                          options=RunOptions(**{"epochs": 2, "learning_rate": 1e-3, **options}), progress=NullProgress(),
+                          workdir=str(workdir))
+    return Producer(load_rules(), context)
+
+
 @pytest.fixture
 def make_job(loaded_dense, digits, tmp_path):
-    from advisor.engine.rules import load_rules
-    from advisor.executor.job import Job
-    from advisor.models.options import RunOptions
-
     def make(integer_only=False, loaded=None, **options):
-        return Job(
-            loaded or loaded_dense,
-            rules=load_rules(),
-            integer_only=integer_only,
-            representative=digits["representative"].x[:200],
-            train=digits["train"],
-            options=RunOptions(**{"epochs": 2, "learning_rate": 1e-3, **options}),
-            progress=None,
-            workdir=str(tmp_path),
-        )
+        return producer(loaded or loaded_dense, tmp_path, integer_only=integer_only,
+                        representative=digits["representative"].x[:200], train=digits["train"], **options)
 
     return make
 

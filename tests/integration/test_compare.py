@@ -7,7 +7,7 @@ import pytest
 
 from advisor.compare import compare
 from advisor.engine.rules import load_rules
-from advisor.models.answers import parse_answers
+from advisor.api import parse_answers
 from advisor.models.options import RunOptions
 
 RULES = load_rules()

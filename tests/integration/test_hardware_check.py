@@ -12,12 +12,11 @@ RULES = load_rules()
 
 @pytest.fixture(scope="module")
 def converted(loaded_dense, digits, tmp_path_factory):
-    from advisor.executor.job import Job
-    from advisor.models.options import RunOptions
+    from tests.integration.conftest import producer
 
     def job(integer_only):
-        return Job(loaded_dense, rules=RULES, integer_only=integer_only, representative=digits["representative"].x[:100],
-                   train=None, options=RunOptions(), progress=None, workdir=str(tmp_path_factory.mktemp("w")))
+        return producer(loaded_dense, tmp_path_factory.mktemp("w"), integer_only=integer_only,
+                        representative=digits["representative"].x[:100])
 
     return {
         "float32": job(False).produce("float32").content,

@@ -6,6 +6,7 @@ import pytest
 from advisor.errors import SchemeFailed
 from advisor.tflite_graph import read_graph
 from advisor.validator.metrics import top1_accuracy
+from advisor.validator.weights import weight_statistics
 
 
 def constant_dtypes(graph):
@@ -18,13 +19,9 @@ def activation_dtypes(graph):
 
 @pytest.fixture(scope="module")
 def baseline_size(loaded_dense, tmp_path_factory):
-    from advisor.engine.rules import load_rules
-    from advisor.executor.job import Job
-    from advisor.models.options import RunOptions
+    from tests.integration.conftest import producer
 
-    job = Job(loaded_dense, rules=load_rules(), integer_only=False, representative=None, train=None,
-              options=RunOptions(), progress=None, workdir=str(tmp_path_factory.mktemp("w")))
-    content = job.produce("float32").content
+    content = producer(loaded_dense, tmp_path_factory.mktemp("w")).produce("float32").content
     assert {"float32"} >= activation_dtypes(read_graph(content)) - {"int32"}
     return len(content)
 
@@ -76,15 +73,22 @@ def test_qat_converts_to_int8(make_job, digits):
     assert top1_accuracy(content, digits["eval"].x, digits["eval"].y) > 0.8
 
 
-def test_pruning_reaches_its_target_sparsity(make_job):
+def test_pruning_reaches_its_target_sparsity_in_the_delivered_file(make_job):
     produced = make_job(sparsity=0.5).produce("dynamic_range", ("pruning",))
-    assert abs(produced.extras["sparsity"] - 0.5) <= 0.02
+    stats = weight_statistics(produced.content)
+    assert abs(stats["sparsity"] - 0.5) <= 0.02
 
 
-def test_clustering_leaves_at_most_the_cluster_count_per_kernel(make_job):
+def test_clustering_leaves_at_most_the_cluster_count_per_kernel_in_the_delivered_file(make_job):
     produced = make_job(clusters=16).produce("float16", ("clustering",))
-    unique = produced.extras["unique_weights"]
-    assert unique and all(count <= 16 for count in unique.values())
+    unique = weight_statistics(produced.content)["unique_weights"]
+    assert len(unique) == 3 and all(count <= 16 for count in unique.values())
+
+
+def test_weight_statistics_read_the_file_not_the_keras_model(make_job):
+    """Unpruned, the same model's file has almost no zeros and hundreds of distinct int8 values per channel."""
+    stats = weight_statistics(make_job().produce("dynamic_range").content)
+    assert stats["sparsity"] < 0.05 and max(stats["unique_weights"].values()) > 100
 
 
 def test_pruning_then_qat_keeps_the_sparsity(make_job):
@@ -103,25 +107,21 @@ def test_pruning_then_qat_keeps_the_sparsity(make_job):
 def test_pre_steps_are_reused_between_attempts(make_job):
     job = make_job()
     job.produce("dynamic_range", ("pruning",))
-    first = job.pre_stepped(("pruning",))
+    first = job._after(("pruning",))
     job.produce("float16", ("pruning",))
-    assert job.pre_stepped(("pruning",)) is first
+    assert job._after(("pruning",)) is first
 
 
 def test_an_op_without_an_int8_kernel_fails_loudly_naming_it(tf, digits, tmp_path):
     import tf_keras as keras
 
-    from advisor.engine.rules import load_rules
-    from advisor.executor.job import Job
     from advisor.executor.model_io import LoadedModel, ModelFormat
-    from advisor.models.options import RunOptions
+    from tests.integration.conftest import producer
 
     model = keras.Sequential([keras.layers.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(16),
                               keras.layers.Lambda(lambda t: tf.math.cumsum(t, axis=1)), keras.layers.Dense(10)])
     loaded = LoadedModel(path="cumsum", format=ModelFormat.KERAS2, keras=model, saved_model=None, input_name=None,
                          input_shape=(8, 8, 1), input_dtype="float32", classes=10)
-    job = Job(loaded, rules=load_rules(), integer_only=True,
-              representative=digits["representative"].x[:50], train=None, options=RunOptions(), progress=None,
-              workdir=str(tmp_path))
+    job = producer(loaded, tmp_path, integer_only=True, representative=digits["representative"].x[:50])
     with pytest.raises(SchemeFailed, match=r"CUMSUM \(op \d+\)"):
         job.produce("full_integer")

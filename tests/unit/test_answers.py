@@ -6,7 +6,11 @@ import pytest
 
 import advisor
 from advisor.errors import AnswersError
-from advisor.models.answers import dump_answers_yaml, parse_answers, read_answers_file
+from advisor.models.answers import dump_answers_yaml, read_answers_file
+from advisor.api import parse_answers
+from advisor.engine.rules import load_rules
+
+RULES = load_rules()
 
 
 def test_minimal_answers_take_the_contract_defaults():
@@ -48,14 +52,14 @@ def test_answers_files_in_yaml_and_json_agree(tmp_path):
     raw = {"data": "unlabelled", "hardware": "edgetpu", "goals": {"max_accuracy_drop": 0.02}}
     (tmp_path / "a.json").write_text(json.dumps(raw))
     (tmp_path / "a.yml").write_text(dump_answers_yaml(parse_answers(raw)))
-    assert read_answers_file(tmp_path / "a.json") == read_answers_file(tmp_path / "a.yml")
+    assert read_answers_file(tmp_path / "a.json", rules=RULES) == read_answers_file(tmp_path / "a.yml", rules=RULES)
 
 
 def test_relative_inputs_resolve_against_the_answers_file(tmp_path):
     (tmp_path / "sub").mkdir()
     path = tmp_path / "sub" / "a.yaml"
     path.write_text("data: none\nhardware: cpu\ninputs: {model: net.keras, eval: builtin:digits}\n")
-    answers = read_answers_file(path)
+    answers = read_answers_file(path, rules=RULES)
     assert answers.inputs.model == str(tmp_path / "sub" / "net.keras")
     assert answers.inputs.eval == "builtin:digits"
 
@@ -73,14 +77,14 @@ def test_unreadable_answers_files_name_the_file(tmp_path, name, text, message):
     path = tmp_path / name
     path.write_text(text)
     with pytest.raises(AnswersError) as err:
-        read_answers_file(path)
+        read_answers_file(path, rules=RULES)
     assert str(err.value).startswith(str(path))
     assert message in str(err.value)
 
 
 def test_missing_answers_file():
     with pytest.raises(AnswersError, match="no such file"):
-        read_answers_file("/nonexistent/answers.yaml")
+        read_answers_file("/nonexistent/answers.yaml", rules=RULES)
 
 
 def test_recommend_accepts_dict_or_answers_alike():

@@ -2,7 +2,7 @@
 
 from advisor.compare import combinations, pareto_front
 from advisor.engine.rules import load_rules
-from advisor.models.answers import parse_answers
+from advisor.api import parse_answers
 
 RULES = load_rules()
 

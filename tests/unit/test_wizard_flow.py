@@ -6,7 +6,8 @@ import yaml
 import advisor
 from advisor.cli.wizard import BACK, Prompter, converse, questions, save_answers, validate_value, wizard
 from advisor.engine.rules import load_rules
-from advisor.models.answers import parse_answers, read_answers_file
+from advisor.models.answers import read_answers_file
+from advisor.api import parse_answers
 
 RULES = load_rules()
 
@@ -113,7 +114,7 @@ def test_saved_answers_round_trip_to_the_same_recommendation(tmp_path, monkeypat
     shown = advisor.recommend(answers)
     saved = save_answers(answers, tmp_path / "elsewhere" / "a.yaml")
     assert yaml.safe_load(saved.read_text())["inputs"]["model"] == "../models/net.h5"
-    assert advisor.recommend(read_answers_file(saved)) == shown
+    assert advisor.recommend(read_answers_file(saved, rules=RULES)) == shown
 
 
 def test_the_session_saves_where_asked_and_offers_no_run_without_a_model(tmp_path):
@@ -131,4 +132,4 @@ def test_a_named_model_brings_the_offer_to_run_it_now(tmp_path):
     prompter = Scripted({"data": "none", "hardware": "gpu", "inputs.model": "builtin:digits", "run_now": False})
     code, saved = wizard(RULES, prompter, prefill=None, save=str(tmp_path / "a.yaml"), console=Console(file=open("/dev/null", "w")))
     assert code == 0 and "run_now" in keys(prompter) and "save" not in keys(prompter)
-    assert read_answers_file(saved).inputs.model == "builtin:digits"
+    assert read_answers_file(saved, rules=RULES).inputs.model == "builtin:digits"

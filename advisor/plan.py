@@ -1,0 +1,59 @@
+"""What a run will do, decided before any model is loaded: the recommendation, the rungs to try
+(scheme and pre-steps, in order), the options and the budget. Cheap, and no TensorFlow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from advisor._suggest import did_you_mean
+from advisor.api import model_file_bytes
+from advisor.engine import evaluate
+from advisor.engine.rules import RuleSet, load_rules
+from advisor.errors import BadInput, Infeasible
+from advisor.executor.produce import step_of
+from advisor.models.answers import Answers
+from advisor.models.options import RunOptions
+from advisor.models.recommendation import Recommendation
+from advisor.search import Budget
+
+Rung = tuple[str, tuple[str, ...]]  # (scheme, pre-steps)
+
+
+@dataclass(frozen=True)
+class Plan:
+    answers: Answers
+    rules: RuleSet
+    options: RunOptions
+    recommendation: Recommendation
+    rungs: tuple[Rung, ...]
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(self.answers.budget.max_attempts, self.answers.budget.max_minutes)
+
+
+def plan(answers: Answers, rules: RuleSet | None = None, options: RunOptions | None = None, *,
+         rungs: list[Rung] | None = None) -> Plan:
+    """The ladder of the recommendation (`options.scheme` first, after `options.pre_steps`), or the
+    given `rungs`. Unknown schemes and steps the rule set cannot resolve are errors now, not mid-run."""
+    rules = rules or load_rules()
+    options = options or RunOptions()
+    rec = evaluate.recommend(answers, rules, model_file_bytes(answers))
+    scheme = options.scheme
+    if scheme is not None and scheme not in rules.schemes:
+        raise BadInput(f"--scheme: unknown scheme '{scheme}'{did_you_mean(scheme, rules.schemes)}; known: {', '.join(rules.schemes)}")
+    for step in options.pre_steps or ():
+        if step not in rules.pre_step_catalog:
+            raise BadInput(f"--pre-steps: unknown pre-step '{step}'{did_you_mean(step, rules.pre_step_catalog)}; "
+                           f"known: {', '.join(rules.pre_step_catalog)}")
+    if rungs is None:
+        if scheme is None and not rec.feasible:
+            raise Infeasible(rec)
+        ladder = [scheme, *(s for s in rec.ladder if s != scheme)] if scheme else rec.ladder
+        steps = tuple(options.pre_steps if options.pre_steps is not None else rec.pre_steps)
+        rungs = [(name, steps) for name in ladder]
+    for name in {"float32", *(n for s, steps in rungs for n in (s, *steps))}:
+        if name not in rules.schemes and name not in rules.pre_step_catalog:
+            raise BadInput(f"unknown scheme or pre-step '{name}'{did_you_mean(name, [*rules.schemes, *rules.pre_step_catalog])}")
+        step_of(rules, name)
+    return Plan(answers, rules, options, rec, tuple((s, tuple(steps)) for s, steps in rungs))

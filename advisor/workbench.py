@@ -1,0 +1,258 @@
+"""What every attempt of one run or comparison shares, and how one attempt is made and measured.
+
+    load_data(plan)            the data files, read and checked before any TensorFlow work
+    Workbench.open(...)        the model loaded, the data checked against it, the float32 baseline
+    workbench.attempt(rung)    produce (steps) -> measure -> check the hardware -> verdicts
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+
+from advisor._suggest import did_you_mean
+from advisor.errors import AnswersError, SchemeFailed
+from advisor.models.answers import BUILTIN_PREFIX, Answers
+from advisor.models.options import RunOptions
+from advisor.models.report import Attempt, Baseline, Metrics, attempt_label
+from advisor.plan import Plan, Rung
+
+SEARCH_SAMPLES = 500  # inputs a searching step (selective_integer) judges its candidates on
+
+
+@dataclass
+class RunData:
+    """The data a run works with, loaded and checked before any TensorFlow work."""
+
+    representative: object | None = None  # executor.data.Dataset
+    train: object | None = None
+    eval: object | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _needs(name: str, rules) -> str:
+    entry = rules.schemes.get(name) or rules.pre_step_catalog[name]
+    return entry.data
+
+
+def load_data(plan: Plan) -> RunData:
+    """Read the data files the answers name; the first rung's data needs must be met."""
+    from advisor.executor import builtin
+    from advisor.executor.data import Dataset, load_dataset
+
+    spec = plan.answers.inputs
+    if not spec.model:
+        raise AnswersError("answers: inputs.model: advisor run needs a model (a .keras/.h5 file, a SavedModel folder, or builtin:digits)")
+    if spec.model.startswith(BUILTIN_PREFIX) and spec.model != builtin.NAME:
+        raise AnswersError(f"answers: inputs.model: unknown built-in '{spec.model}'{did_you_mean(spec.model, [builtin.NAME])}")
+
+    def load(role: str, labelled: bool):
+        path = getattr(spec, role)
+        if path is None:
+            return None
+        if path.startswith(BUILTIN_PREFIX):
+            if path != builtin.NAME:
+                raise AnswersError(f"answers: inputs.{role}: unknown built-in '{path}'{did_you_mean(path, [builtin.NAME])}")
+            return builtin.split(role)
+        return load_dataset(path, role=f"inputs.{role}", labelled=labelled)
+
+    data = RunData(representative=load("representative", False), train=load("train", True), eval=load("eval", True))
+    if data.representative is None and data.train is not None:
+        data.representative = Dataset(data.train.x, None, f"{data.train.source} (inputs without labels)")
+        data.notes.append("no inputs.representative: calibrating on the training inputs")
+    if plan.rungs:
+        scheme, steps = plan.rungs[0]
+        for name in (*steps, scheme):
+            level = _needs(name, plan.rules)
+            if level == "labelled" and data.train is None:
+                raise AnswersError(f"answers: inputs.train: {name} fine-tunes the model and needs labelled training data (x and y)")
+            if level == "unlabelled" and data.representative is None:
+                raise AnswersError(f"answers: inputs.representative: {name} calibrates on a representative sample of 100-500 inputs")
+    if data.eval is None:
+        data.notes.append("no inputs.eval: accuracy is not measured, so an accuracy goal stays unverified")
+    return data
+
+
+def unavailable(rung: Rung, data: RunData, rules) -> str | None:
+    """Why the data cannot support a rung, or None."""
+    scheme, steps = rung
+    for name in (*steps, scheme):
+        level = _needs(name, rules)
+        if level == "labelled" and data.train is None:
+            return f"skipped: {name} needs labelled training data (inputs.train)"
+        if level == "unlabelled" and data.representative is None:
+            return f"skipped: {name} needs a representative sample (inputs.representative)"
+    return None
+
+
+class Measurer:
+    """Size, gzip size, accuracy (when eval data exist) and host latency of one .tflite."""
+
+    def __init__(self, data: RunData, options: RunOptions, progress):
+        self.eval = data.eval
+        self.options = options
+        self.progress = progress
+        self.sample = next((d.x[:1] for d in (data.eval, data.representative, data.train) if d is not None), None)
+
+    def __call__(self, content: bytes, label: str) -> Metrics:
+        from advisor.validator import metrics as m
+
+        size, gzipped = m.sizes(content)
+        accuracy = None
+        if self.eval is not None:
+            accuracy = m.top1_accuracy(content, self.eval.x, self.eval.y, threads=self.options.threads,
+                                       progress=self.progress, label=f"measuring accuracy: {label}")
+        lat = p90 = threads = None
+        if self.sample is not None and self.options.latency_runs > 0:
+            task = self.progress.task(f"measuring latency: {label}", total=None)
+            lat, p90, threads = m.latency(content, self.sample, runs=self.options.latency_runs, threads=self.options.threads)
+            task.finish(status=f"{lat:.3f} ms")
+        return Metrics(
+            size_bytes=size,
+            gzip_bytes=gzipped,
+            accuracy=accuracy,
+            accuracy_metric=m.ACCURACY_METRIC if accuracy is not None else None,
+            eval_samples=len(self.eval) if self.eval is not None else None,
+            latency_ms=round(lat, 4) if lat is not None else None,
+            latency_p90_ms=round(p90, 4) if p90 is not None else None,
+            latency_threads=threads,
+        )
+
+
+def search_judge(answers: Answers, data: RunData, baseline_content: bytes, baseline: Metrics, options: RunOptions):
+    """How selective_integer judges its candidates: never on the evaluation set that the attempt's
+    verdict uses. Labelled training inputs give the accuracy drop; without them the share of
+    representative inputs whose top-1 class changes against float32 (which bounds the drop)."""
+    from advisor.executor.step import Judge
+    from advisor.validator import metrics as m
+    from advisor.validator.verdicts import size_holds
+
+    if data.train is not None:
+        x, y = data.train.x[:SEARCH_SAMPLES], data.train.y[:SEARCH_SAMPLES]
+        base = functools.cache(lambda: m.top1_accuracy(baseline_content, x, y, threads=options.threads))
+
+        def drop(content: bytes) -> float:
+            return base() - m.top1_accuracy(content, x, y, threads=options.threads)
+
+        where = f"top-1 accuracy on {len(x)} labelled training inputs"
+    elif data.representative is not None:
+        x = data.representative.x[:SEARCH_SAMPLES]
+        reference = functools.cache(lambda: m.top1(m.predict(baseline_content, x, threads=options.threads)))
+
+        def drop(content: bytes) -> float:
+            return float((m.top1(m.predict(content, x, threads=options.threads)) != reference()).mean())
+
+        where = f"top-1 changes against float32 on {len(x)} representative inputs (a bound on the accuracy drop)"
+    else:
+        return None
+
+    def holds(content: bytes) -> bool:
+        size, gzipped = m.sizes(content)
+        return size_holds(answers.goals, Metrics(size_bytes=size, gzip_bytes=gzipped), baseline)
+
+    return Judge(accuracy_drop=drop, size_holds=holds, accuracy_goal=answers.goals.max_accuracy_drop, data=where)
+
+
+@dataclass
+class Workbench:
+    plan: Plan
+    data: RunData
+    folder: object  # output.OutputFolder
+    loaded: object
+    producer: object
+    measure: Measurer
+    baseline: Baseline
+    judge: object
+    notes: list[str]
+    progress: object
+
+    @classmethod
+    def open(cls, plan: Plan, data: RunData, folder, progress) -> Workbench:
+        """Load the model, check the data against it, and convert and measure the float32 baseline."""
+        from advisor.executor import builtin
+        from advisor.executor.data import check_against_input, check_labels_fit, representative_sample
+        from advisor.executor.model_io import load_model
+        from advisor.executor.produce import Producer
+        from advisor.executor.step import StepContext
+
+        answers = plan.answers
+        notes = list(data.notes)
+        model_path = str(builtin.model_path(progress)) if answers.inputs.model == builtin.NAME else answers.inputs.model
+        task = progress.task(f"loading {answers.inputs.model}", total=None)
+        loaded = load_model(model_path)
+        task.finish()
+        for role in ("representative", "train", "eval"):
+            dataset = getattr(data, role)
+            if dataset is not None:
+                dataset = check_against_input(dataset, f"inputs.{role}", loaded.input_shape, loaded.input_dtype)
+                check_labels_fit(dataset, f"inputs.{role}", loaded.classes)
+                setattr(data, role, dataset)
+        representative = None
+        if data.representative is not None:
+            representative, note = representative_sample(data.representative, limit=plan.options.representative_limit)
+            if note:
+                notes.append(note)
+        context = StepContext(loaded=loaded, integer_io=plan.rules.targets[answers.hardware].integer_only,
+                              representative=representative, train=data.train, options=plan.options,
+                              progress=progress, workdir=str(folder.work))
+        producer = Producer(plan.rules, context)
+        measure = Measurer(data, plan.options, progress)
+        started = time.perf_counter()
+        content = producer.produce("float32").content
+        metrics = measure(content, "float32")
+        baseline = Baseline(artifact=folder.write("attempts/float32.tflite", content), metrics=metrics)
+        notes.append(f"float32 baseline converted and measured in {time.perf_counter() - started:.1f} s")
+        judge = search_judge(answers, data, content, metrics, plan.options)
+        return cls(plan, data, folder, loaded, producer, measure, baseline, judge, notes, progress)
+
+    def runnable(self, rungs) -> list[Rung]:
+        """The rungs the data can support; the others are noted and left out."""
+        kept = []
+        for rung in rungs:
+            reason = unavailable(rung, self.data, self.plan.rules)
+            if reason:
+                self.notes.append(f"{attempt_label(*rung)}: {reason}")
+            else:
+                kept.append(rung)
+        return kept
+
+    def attempt(self, rung: Rung) -> Attempt:
+        from advisor.validator.hardware import check_model
+        from advisor.validator.verdicts import passed, size_reduction, verdicts
+        from advisor.validator.weights import weight_statistics
+
+        scheme, steps = rung
+        answers, rules = self.plan.answers, self.plan.rules
+        started = time.perf_counter()
+        label = attempt_label(scheme, steps)
+        try:
+            produced = self.producer.produce(scheme, steps, judge=self.judge)
+        except SchemeFailed as err:
+            return Attempt(scheme=scheme, pre_steps=list(steps), error=str(err), seconds=round(time.perf_counter() - started, 2))
+        content = produced.content
+        artifact = self.folder.write(f"attempts/{label}.tflite", content)
+        metrics = self.measure(content, label)
+        base = self.baseline.metrics
+        metrics.size_reduction = size_reduction(answers.goals, metrics, base)
+        if metrics.accuracy is not None and base.accuracy is not None:
+            metrics.baseline_accuracy = base.accuracy
+            metrics.accuracy_drop = round(base.accuracy - metrics.accuracy, 6)
+        extras = dict(produced.extras)
+        if steps:  # what pruning and clustering left, read from the file that is delivered
+            extras.update(weight_statistics(content))
+        for key, value in extras.items():
+            setattr(metrics, key, value)
+        target = rules.targets[answers.hardware]
+        hardware = check_model(content, answers.hardware, rules, latency_goal=answers.goals.max_latency_ms is not None)
+        verdict_list = verdicts(answers.goals, metrics, latency_answers_goal=target.measured_on_host, hardware=answers.hardware)
+        return Attempt(
+            scheme=scheme,
+            pre_steps=list(steps),
+            artifact=artifact,
+            metrics=metrics,
+            hardware=hardware,
+            verdicts=verdict_list,
+            passed=passed(verdict_list, hardware),
+            seconds=round(time.perf_counter() - started, 2),
+        )
