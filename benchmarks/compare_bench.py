@@ -18,7 +18,6 @@ def main() -> None:
     from advisor.engine.rules import load_rules
     from advisor.api import parse_answers
     from advisor.models.options import RunOptions
-    from advisor.report.compare_report import label
 
     rules = load_rules()
     rows, table = [], []
@@ -47,8 +46,8 @@ def main() -> None:
             started = time.perf_counter()
             result = compare(parse_answers(raw), rules=rules, out=tmp / f"c{index}", options=RunOptions(latency_runs=20))
             seconds = time.perf_counter() - started
-            front = [label(result.rows[i]) for i in result.front]
-            pick = label(result.rows[result.pick]) if result.pick is not None else None
+            front = [result.rows[i].label for i in result.front]
+            pick = result.rows[result.pick].label if result.pick is not None else None
             rows.append({"case": case, "combinations": len(result.rows), "passed": sum(r.passed for r in result.rows),
                          "front": front, "pick": pick, "findings": result.findings, "seconds": round(seconds, 1)})
             table.append([case, len(result.rows), rows[-1]["passed"], ", ".join(front), pick, "; ".join(result.findings) or "none",

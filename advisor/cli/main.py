@@ -63,7 +63,8 @@ def _cmd_rules_check(args) -> int:
     print(
         f"{rules.folder}: sound - {len(rules.schemes)} schemes, {len(rules.pre_step_catalog)} pre-steps, "
         f"{len(rules.targets)} targets, {nodes} rules; every one of {tried:,} answers reaches a leaf, "
-        "every rule is reached, and no recommendation breaks a data or hardware requirement"
+        "every rule is reached, no recommendation breaks a data or hardware requirement, every executor is a step, "
+        "and a fresh process (another hash seed, reverse order) recommends the same for each"
     )
     return EXIT_OK
 

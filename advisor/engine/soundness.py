@@ -3,14 +3,20 @@
 Loading already proves the files schema-valid, every leaf a known scheme or pre-step, and the
 catalogs consistent with each other. This module adds what needs the engine: every answer in the
 space reaches a leaf in both parts of the tree (total), every node is reached by some answer
-(no dead rules), the same answer always gives the same recommendation, and no recommendation ever
-names a scheme or pre-step whose data, fine-tuning or hardware requirement the answers fail.
+(no dead rules), no recommendation ever names a scheme or pre-step whose data, fine-tuning or
+hardware requirement the answers fail, every `executor:` names an importable step of the step
+contract, and the same answer gives the same recommendation in a fresh process, with another hash
+seed and the answers in reverse order (so no set order, cache or earlier call can change it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
-from collections.abc import Iterator
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from advisor.engine.evaluate import build_facts, recommend, walk
@@ -111,13 +117,65 @@ def _unmet(name, entry, answers: Answers, rules: RuleSet) -> list[str]:
     return broken
 
 
-def check_rules(rules: RuleSet, *, limit: int = 20) -> tuple[list[Problem], int]:
-    """All problems found (at most `limit` of each kind) and the number of answers tried."""
+def digest(rec) -> str:
+    return hashlib.sha256(rec.model_dump_json().encode()).hexdigest()[:16]
+
+
+def fresh_process_digests(rules: RuleSet) -> Callable[[], list[str]]:
+    """Start another Python process, with another hash seed, that works out the digest of every
+    answer's recommendation walking the answer space backwards; the function returned waits for it
+    and gives them in answer-space order (it runs beside this process's own sweep)."""
+    code = (
+        "import sys\n"
+        "from advisor.engine.rules import load_rules\n"
+        "from advisor.engine.soundness import answer_space, digest\n"
+        "from advisor.engine.evaluate import recommend\n"
+        "rules = load_rules(sys.argv[1])\n"
+        "found = [digest(recommend(a, rules)) for a in reversed(list(answer_space(rules)))]\n"
+        "sys.stdout.write('\\n'.join(reversed(found)))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": str(int(os.environ.get("PYTHONHASHSEED", "0") or 0) + 7919)}
+    process = subprocess.Popen([sys.executable, "-c", code, str(rules.folder)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+
+    def wait() -> list[str]:
+        out, err = process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"the replay process failed: {err.strip().splitlines()[-1:]}")
+        return out.split()
+
+    return wait
+
+
+def executor_problems(rules: RuleSet) -> list[Problem]:
+    """Every `executor:` must import and take (context, model)."""
+    from advisor.errors import RulesError
+    from advisor.executor.produce import step_of
+
+    problems = []
+    for kind, entries in (("schemes", rules.schemes), ("pre_steps", rules.pre_step_catalog)):
+        for name in entries:
+            try:
+                step_of(rules, name)
+            except RulesError as err:
+                file, _, rest = str(err).partition(": ")
+                node, _, message = rest.partition(": ")
+                problems.append(Problem(file, node, message))
+    return problems
+
+
+def check_rules(rules: RuleSet, *, limit: int = 20,
+                replay: Callable[[RuleSet], Callable[[], list[str]]] = fresh_process_digests) -> tuple[list[Problem], int]:
+    """All problems found (at most `limit` of each kind) and the number of answers tried. `replay`
+    starts working out every answer's recommendation digest independently (another process)."""
     tree_file = str(rules.folder / "tree.yaml")
     reached: set[str] = set()
-    problems: list[Problem] = []
+    problems: list[Problem] = executor_problems(rules)
+    replayed = replay(rules)
     tried = 0
-    for answers in answer_space(rules):
+    here: list[str] = []
+    space = list(answer_space(rules))
+    for answers in space:
         tried += 1
         facts = build_facts(answers, rules, None)
         for part, nodes in (("ladder", rules.ladder_tree), ("pre_steps", rules.pre_step_tree)):
@@ -126,11 +184,16 @@ def check_rules(rules: RuleSet, *, limit: int = 20) -> tuple[list[Problem], int]
                 problems.append(Problem(tree_file, part, f"no rule holds for {_describe(answers)} (add a last rule without `when`)"))
             reached.update(node.id for node in path)
         rec = recommend(answers, rules)
-        if rec != recommend(answers, rules) and len(problems) < limit:
-            problems.append(Problem(tree_file, "engine", f"two different answers for {_describe(answers)}"))
+        here.append(digest(rec))
         for broken in violations(answers, rules, rec):
             if len(problems) < limit:
                 problems.append(Problem(tree_file, rec.rationale[0].rule, f"{broken}, for {_describe(answers)}"))
+    elsewhere = replayed()
+    differing = [i for i, (a, b) in enumerate(zip(here, elsewhere)) if a != b]
+    if len(elsewhere) != len(here):
+        problems.append(Problem(tree_file, "engine", f"the replay gave {len(elsewhere)} recommendations for {len(here)} answers"))
+    for i in differing[:limit]:
+        problems.append(Problem(tree_file, "engine", f"not deterministic: another process recommends otherwise for {_describe(space[i])}"))
     for node in rules.nodes():
         if node.id not in reached:
             problems.append(Problem(tree_file, node.where, "unreachable: no answer reaches this rule (an earlier rule always wins)"))

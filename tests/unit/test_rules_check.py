@@ -107,3 +107,41 @@ def test_a_new_target_is_a_rules_change_alone(rules_copy, write_yaml):
     assert rec.scheme == "full_integer" and rec.fallbacks == []
     with pytest.raises(advisor.BadInput, match="not a known target"):
         advisor.recommend({"data": "labelled", "hardware": "npu-x"})
+
+
+def test_a_typo_in_an_executor_is_a_rules_error_naming_file_and_node(rules_copy):
+    from advisor.models.answers import Answers
+    from advisor.plan import plan
+
+    folder, edit = rules_copy
+    edit("schemes.yaml", lambda s: s["schemes"]["float16"].update(executor="advisor.executor.schemes:flaot16"))
+    rules = load_rules(folder)
+    problems = [str(p) for p in check_rules(rules)[0]]
+    assert problems == [f"{folder / 'schemes.yaml'}: schemes.float16.executor: "
+                        "'advisor.executor.schemes:flaot16': module advisor.executor.schemes has no flaot16"]
+    # advisor run finds it before loading anything, as bad input (exit 2), not a traceback mid-run
+    answers = advisor.api.parse_answers({"data": "none", "hardware": "gpu"}, rules=rules)
+    with pytest.raises(RulesError, match=r"schemes.yaml: schemes.float16.executor: .*has no flaot16"):
+        plan(answers, rules)
+
+
+def test_an_executor_outside_the_step_contract_is_reported(rules_copy):
+    folder, edit = rules_copy
+    edit("schemes.yaml", lambda s: s["pre_steps"]["pruning"].update(executor="json:dumps"))
+    problems = [str(p) for p in check_rules(load_rules(folder))[0]]
+    assert problems == [f"{folder / 'schemes.yaml'}: pre_steps.pruning.executor: "
+                        "'json:dumps' does not take (context, model), the step contract"]
+
+
+def test_the_determinism_proof_can_fail(rules_copy):
+    """A replay that disagrees on one answer (as a hash-order bug in the engine would) is reported."""
+    from advisor.engine import soundness
+
+    rules = load_rules(rules_copy[0])
+
+    def disagreeing(rules):
+        wait = soundness.fresh_process_digests(rules)
+        return lambda: ["0" * 16, *wait()[1:]]
+
+    problems = [str(p) for p in check_rules(rules, replay=disagreeing)[0]]
+    assert len(problems) == 1 and "not deterministic: another process recommends otherwise" in problems[0]
