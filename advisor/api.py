@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +31,22 @@ def model_file_bytes(answers: Answers, source: str = "answers") -> int | None:
     """The float32 size of `inputs.model`'s weights, read from the file without TensorFlow.
 
     For .keras and .h5 files, the bytes of the model's weight arrays (optimizer state left out);
-    for a SavedModel folder, the size of its variables. None without a model file.
+    for a SavedModel folder, its float variables read from the tensor-bundle index, each counted
+    once. None without a model file.
     """
     model = answers.inputs.model
     if model is None or model.startswith(BUILTIN_PREFIX):
         return None
     path = Path(model)
     if path.is_dir():
-        variables = path / "variables"
-        folder = variables if variables.is_dir() else path
-        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        from advisor.tensor_bundle import weight_bytes
+
+        index = path / "variables" / "variables.index"
+        try:
+            return weight_bytes(index) or None
+        except (OSError, ValueError, IndexError, struct.error):
+            variables = path / "variables"
+            return sum(p.stat().st_size for p in variables.rglob("*") if p.is_file()) if variables.is_dir() else None
     if not path.is_file():
         raise AnswersError(f"{source}: inputs.model: no such file or folder: {model}")
     return _weight_bytes(path) or path.stat().st_size

@@ -104,8 +104,7 @@ def compare(answers: Answers, *, out: str | Path = "advisor-compare", force: boo
 
         result = search(Sweep(runnable), attempt, budget=the_plan.budget)
         overall.finish()
-        notes = bench.notes + ([f"the comparison stopped early: {result.stopped_by_budget}"] if result.stopped_by_budget else [])
-        comparison = _judge(answers, the_plan.recommendation, bench.baseline, [t.outcome for t in result.trials], notes)
+        comparison = _judge(answers, the_plan.recommendation, bench.baseline, [t.outcome for t in result.trials], bench.notes)
         comparison.stopped_by_budget = result.stopped_by_budget
         comparison.untried = [attempt_label(*rung) for rung in result.untried]
         _write(bench.folder, comparison, answers)

@@ -58,9 +58,6 @@ def workbench(the_plan: Plan, out: str | Path, force: bool, progress):
 
 
 def build_report(the_plan: Plan, bench, result: SearchResult) -> Report:
-    notes = list(bench.notes)
-    if result.stopped_by_budget:
-        notes.append(f"the search stopped early: {result.stopped_by_budget}")
     return Report(
         recommendation=the_plan.recommendation,
         baseline=bench.baseline,
@@ -68,7 +65,7 @@ def build_report(the_plan: Plan, bench, result: SearchResult) -> Report:
         chosen=result.chosen,
         stopped_by_budget=result.stopped_by_budget,
         untried=[attempt_label(*rung) for rung in result.untried],
-        notes=notes,
+        notes=list(bench.notes),
         environment=environment(the_plan.options, bench.loaded),
     )
 

@@ -127,11 +127,15 @@ def _cmd_demo(args) -> int:
     empty_or_earlier_demo = out.is_dir() and (not any(out.iterdir()) or (out / "report.json").is_file())
     if out.exists() and not empty_or_earlier_demo:
         raise BadInput(f"{out}: exists and is not an earlier demo's output; choose another --out")
+    from advisor.engine.rules import load_rules
+    from advisor.executor.tf_env import set_verbose
+    from advisor.models.answers import read_answers_file
     from advisor.models.options import RunOptions
-
     from advisor.resources import example
 
-    return _execute(str(example("demo.yaml")), str(out), True, None, None, RunOptions(), None, args.verbose)
+    set_verbose(args.verbose)
+    rules = load_rules()
+    return _execute(read_answers_file(example("demo.yaml"), rules=rules), RunOptions(), rules, str(out), True)
 
 
 def _cmd_compare(args) -> int:

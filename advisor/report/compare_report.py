@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from advisor.models.answers import Answers
-from advisor.report.run_report import _acc, _drop, _hardware, _mb, _ms, _pct, verdict_text
+from advisor.report.run_report import _acc, _drop, _hardware, _mb, _ms, _pct, budget_text, verdict_text
 
 COLUMNS = ["#", "scheme", "pre-steps", "size", "gzip", "reduction", "accuracy", "drop", "latency", "hardware", "verdict", "front", "pick"]
 
@@ -43,6 +43,8 @@ def print_comparison(comparison, out: str, console: Console | None = None) -> No
     for row in comparison.rows:
         if row.error:
             console.print(f"[red]{row.label}[/red]: {row.error}")
+    if comparison.stopped_by_budget:
+        console.print(f"[bold yellow]stopped by the budget:[/bold yellow] {budget_text(comparison)}")
     console.print(f"wrote {out}/compare.md, {out}/compare.json and {out}/compare.png")
 
 
@@ -64,6 +66,8 @@ def compare_markdown(comparison, answers: Answers) -> str:
               + ", ".join(f"`{comparison.rows[i].label}`" for i in comparison.front) + "."]
     if comparison.pick is not None:
         lines.append(f"The recommendation would try `{comparison.rows[comparison.pick].label}` first (◀).")
+    if comparison.stopped_by_budget:
+        lines.append(f"**The comparison was stopped by its budget**: {budget_text(comparison)}.")
     if comparison.findings:
         lines += ["", "## Findings", ""] + [f"- {f}" for f in comparison.findings]
     errors = [f"- `{r.label}`: {r.error}" for r in comparison.rows if r.error]

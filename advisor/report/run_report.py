@@ -87,11 +87,18 @@ def print_report(report: Report, out: str, console: Console | None = None) -> No
             console.print(f"[yellow]{a.scheme}[/yellow] on {a.hardware.hardware}: {where}{first.op}: {first.reason}{more}")
     for note in report.notes:
         console.print(f"[dim]note: {note}[/dim]")
+    if report.stopped_by_budget:
+        console.print(f"[bold yellow]stopped by the budget:[/bold yellow] {budget_text(report)}")
     if report.chosen is not None:
         chosen = report.attempts[report.chosen]
         console.print(f"[bold green]wrote {out}/model.tflite[/bold green] ({chosen.scheme}); report: {out}/report.md, {out}/report.json")
     else:
         console.print(f"[bold red]no attempt met every goal[/bold red]; report: {out}/report.md, {out}/report.json")
+
+
+def budget_text(report) -> str:
+    untried = f"; not tried: {', '.join(report.untried)}" if report.untried else ""
+    return f"{report.stopped_by_budget}{untried}"
 
 
 def markdown_report(report: Report, answers: Answers) -> str:
@@ -110,6 +117,8 @@ def markdown_report(report: Report, answers: Answers) -> str:
         lines.append(f"**model.tflite** is attempt {report.chosen}: `{report.attempts[report.chosen].scheme}`.")
     else:
         lines.append("**No attempt met every goal**; no model.tflite was written.")
+    if report.stopped_by_budget:
+        lines.append(f"**The search was stopped by its budget**: {budget_text(report)}.")
     metric = next((a.metrics.accuracy_metric for a in report.attempts if a.metrics and a.metrics.accuracy_metric), None)
     if metric:
         lines.append(f"Accuracy is {metric} on the evaluation data, run through the LiteRT interpreter.")

@@ -82,7 +82,10 @@ def test_check_on_a_file_that_is_not_tflite_is_bad_input(tmp_path, cli):
     path = tmp_path / "model.tflite"
     path.write_text("not a model")
     result = cli("check", str(path), "--hardware", "cpu")
-    assert result.returncode == 2 and "not a .tflite model" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"advisor: error: {path}: not a .tflite model (no TFL3 flatbuffer identifier)"
+    result = cli("check", str(tmp_path), "--hardware", "cpu")
+    assert result.returncode == 2 and f"{tmp_path}: is a folder, not a .tflite file" in result.stderr
     result = cli("check", str(path), "--hardware", "edge-tpu")
     assert result.returncode == 2 and "did you mean edgetpu?" in result.stderr
 
@@ -96,3 +99,45 @@ def test_the_microcontroller_interpreter_sizes_the_arena_and_rejects_hybrid_and_
     for scheme in ("dynamic_range", "float16"):
         report = check_model(converted[scheme], "microcontroller", RULES)
         assert any(p.op == "model" and "Microcontrollers interpreter cannot run it" in p.reason for p in report.problems), report.problems
+
+
+@pytest.fixture(scope="module")
+def five_d(tf, digits, tmp_path_factory):
+    """A model with a rank-5 activation: (1, 2, 4, 8, 1) between two reshapes. Float32 and int8 (batch 1)."""
+    import tf_keras as keras
+
+    from advisor.executor.model_io import LoadedModel, ModelFormat
+    from tests.integration.conftest import producer
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Input((8, 8, 1)), keras.layers.Reshape((2, 4, 8, 1)),
+                              keras.layers.Lambda(lambda t: t * 2.0), keras.layers.Reshape((64,)),
+                              keras.layers.Dense(10, activation="softmax")])
+    loaded = LoadedModel(path="5d", format=ModelFormat.KERAS2, keras=model, saved_model=None, input_name=None,
+                         input_shape=(8, 8, 1), input_dtype="float32", classes=10)
+    folder = tmp_path_factory.mktemp("5d")
+    paths = {}
+    for name, scheme, integer_only in (("float32", "float32", False), ("int8", "full_integer", True)):
+        content = producer(loaded, folder, integer_only=integer_only, representative=digits["representative"].x[:50]).produce(scheme).content
+        paths[name] = folder / f"{name}.tflite"
+        paths[name].write_bytes(content)
+    return paths
+
+
+@pytest.mark.parametrize("hardware, model", [("gpu", "float32"), ("android-gpu", "float32"), ("hexagon-dsp", "int8")])
+def test_check_rejects_rank_5_tensors_on_gpus_and_hexagon(five_d, cli, hardware, model):
+    result = cli("check", str(five_d[model]), "--hardware", hardware, "--json")
+    assert result.returncode == 4, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["compatible"] is False
+    assert any(p["op"] == "MUL" and "a tensor of rank 5 (at most 4" in p["reason"] for p in payload["problems"])
+
+
+def test_check_rejects_more_than_three_dimensions_above_1_on_the_edgetpu(five_d, cli):
+    payload = json.loads(cli("check", str(five_d["int8"]), "--hardware", "edgetpu", "--json").stdout)
+    assert any(p["op"] == "MUL" and "more than 3 dimensions above 1" in p["reason"] for p in payload["problems"])
+
+
+def test_hexagon_accepts_a_plain_int8_model_and_warns_of_its_deprecation(converted):
+    report = check_model(converted["int8_edgetpu"], "hexagon-dsp", RULES)
+    assert report.compatible and any("QNN delegate" in note for note in report.notes)

@@ -16,7 +16,7 @@ from advisor.errors import AnswersError, BadInput, DataError
 from advisor.api import parse_answers
 from advisor.models.options import RunOptions
 from advisor.runner import run
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 from tests.integration.conftest import save_npz
 
 RULES = load_rules()
@@ -184,12 +184,101 @@ def test_cli_run_ctrl_c_during_fine_tuning_exits_130_and_leaves_nothing(tmp_path
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         env={**os.environ, "COLUMNS": "120"},
     )
-    deadline = time.time() + 240
-    while time.time() < deadline and not (out / ".advisor-partial" / "attempts" / "float32.tflite").exists():
-        time.sleep(0.2)
-    time.sleep(3)  # inside QAT's fine-tuning by now
-    process.send_signal(signal.SIGINT)
+    interrupt_during_fine_tuning(process, out)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not out.exists()
+
+
+def interrupt_during_fine_tuning(process, out):
+    """SIGINT once the run is staging its output and fine-tuning (the baseline is written first)."""
+    staged = out / ".advisor-partial" / "attempts" / "float32.tflite"
+    deadline = time.time() + 240
+    while time.time() < deadline and not staged.exists() and process.poll() is None:
+        time.sleep(0.2)
+    assert staged.exists(), "the run never started staging its output"
+    time.sleep(3)  # QAT's 200 epochs take minutes: the run is fine-tuning now
+    assert process.poll() is None, "the run ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+
+
+def test_cli_ctrl_c_over_an_existing_folder_with_force_leaves_it_as_it_was(tmp_path, write_yaml):
+    answers_file = write_yaml(
+        "data: labelled\nhardware: edgetpu\ngoals: {max_accuracy_drop: 0.001}\n"
+        "inputs: {model: builtin:digits, train: builtin:digits, eval: builtin:digits}\n"
+    )
+    out = tmp_path / "o"
+    (out / "attempts").mkdir(parents=True)
+    (out / "report.json").write_text("{}")
+    (out / "attempts" / "old.tflite").write_bytes(b"old")
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "advisor", "run", "--answers", str(answers_file), "--out", str(out), "--force", "--epochs", "200"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "120"},
+    )
+    interrupt_during_fine_tuning(process, out)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before
+    assert (out / "attempts" / "old.tflite").read_bytes() == b"old"
+
+
+def test_a_run_that_fails_leaves_an_existing_output_folder_intact(dense_keras, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.tflite").write_bytes(b"the model of an earlier run")
+    path = save_npz(tmp_path / "calib.npz", x=np.zeros((10, 28, 28, 1), np.float32))
+    a = answers(dense_keras, {"representative": path}, data="unlabelled", hardware="edgetpu")
+    with pytest.raises(DataError):
+        run(a, rules=RULES, out=out, force=True)  # fails after the folder is staged: the model is loaded first
+    assert sorted(os.listdir(out)) == ["model.tflite"]
+    assert (out / "model.tflite").read_bytes() == b"the model of an earlier run"
+
+
+def test_cli_budget_of_one_attempt_stops_the_ladder_and_exits_4(many_small_layers, data_files, tmp_path, write_yaml):
+    """Without a budget the ladder goes on to full_integer, which passes (first test of this file)."""
+    answers_file = write_yaml(
+        "data: unlabelled\nhardware: cpu\ngoals: {min_size_reduction: 0.5}\n"
+        f"inputs: {{model: {many_small_layers}, representative: {data_files['representative']}}}\n"
+    )
+    out = tmp_path / "o"
+    result = run_cli("run", "--answers", str(answers_file), "--out", str(out), "--max-attempts", "1",
+                     env={"COLUMNS": "200"})
+    assert result.returncode == 4, result.stderr[-2000:]
+    assert "stopped by the budget: the budget of 1 attempt(s) was used up; not tried: full_integer" in " ".join(result.stdout.split())
+    report = json.loads((out / "report.json").read_text())
+    assert [a["scheme"] for a in report["attempts"]] == ["dynamic_range"] and report["chosen"] is None
+    assert report["stopped_by_budget"] == "the budget of 1 attempt(s) was used up" and report["untried"][0] == "full_integer"
+    assert "**The search was stopped by its budget**" in (out / "report.md").read_text()
+    assert not (out / "model.tflite").exists()
+
+
+def test_the_answers_budget_bounds_minutes_too(many_small_layers, data_files, tmp_path):
+    a = answers(many_small_layers, {"representative": data_files["representative"]}, data="unlabelled", hardware="cpu",
+                goals={"min_size_reduction": 0.5}, budget={"max_minutes": 1e-6})
+    report = run(a, rules=RULES, out=tmp_path / "out", options=RunOptions(latency_runs=0))
+    assert len(report.attempts) == 1 and "minute(s) ran out after 1 attempt(s)" in report.stopped_by_budget
+
+
+@pytest.mark.parametrize("flag, value, message", [("--max-attempts", "0", "--max-attempts: must be at least 1"),
+                                                  ("--max-minutes", "-1", "--max-minutes: must be greater than 0")])
+def test_cli_bad_budget_flags_are_one_line_exit_2(write_yaml, tmp_path, flag, value, message):
+    answers_file = write_yaml("data: none\nhardware: cpu\ninputs: {model: builtin:digits}\n")
+    result = run_cli("run", "--answers", str(answers_file), "--out", str(tmp_path / "o"), flag, value)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_cli_demo_replaces_an_earlier_demo_but_no_other_folder(tmp_path):
+    env = {"ADVISOR_CACHE_DIR": os.environ["ADVISOR_CACHE_DIR"], "COLUMNS": "160"}
+    first = run_cli("demo", "--out", "d", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (tmp_path / "d" / "model.tflite").is_file() and (tmp_path / "d" / "report.json").is_file()
+    again = run_cli("demo", "--out", "d", cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("mine")
+    refused = run_cli("demo", "--out", "mine", cwd=tmp_path, env=env)
+    assert refused.returncode == 2 and "not an earlier demo's output" in refused.stderr
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "mine"

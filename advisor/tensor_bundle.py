@@ -1,0 +1,142 @@
+"""Read a SavedModel's `variables/variables.index` without TensorFlow: the name, dtype, shape, size
+and checksum of every tensor in the checkpoint.
+
+The index is a LevelDB-format table (an SSTable, uncompressed in TensorFlow's tensor bundles) whose
+keys are tensor names and whose values are serialized `BundleEntryProto` messages:
+dtype = 1, shape = 2 (TensorShapeProto: dim = 2, each with size = 1), shard_id = 3, offset = 4,
+size = 5, crc32c = 6. The entry under the empty key is the bundle's header.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+TABLE_MAGIC = 0xDB4775248B80FB57
+FOOTER = 48
+BLOCK_TRAILER = 5  # compression type (1 byte) and a crc32c (4 bytes) after every block
+# tensorflow/core/framework/types.proto: DataType -> bytes per element
+ITEMSIZE = {1: 4, 2: 8, 3: 4, 4: 1, 5: 2, 6: 1, 7: 0, 9: 8, 10: 1, 14: 2, 17: 2, 19: 2, 22: 4, 23: 8}
+FLOAT_TYPES = {1, 2, 14, 19}  # float, double, bfloat16, half
+SKIPPED = ("_CHECKPOINTABLE_OBJECT_GRAPH", "optimizer/", "keras_api/metrics/")  # not the model's weights
+
+
+@dataclass(frozen=True)
+class BundleEntry:
+    name: str
+    dtype: int
+    shape: tuple[int, ...]
+    size: int  # bytes in the data shard
+    crc32c: int
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype in FLOAT_TYPES
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _fields(message: bytes):
+    """(field number, wire type, value) of a protobuf message; length-delimited values as bytes."""
+    pos = 0
+    while pos < len(message):
+        key, pos = _varint(message, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(message, pos)
+        elif wire == 1:
+            value, pos = struct.unpack_from("<Q", message, pos)[0], pos + 8
+        elif wire == 2:
+            length, pos = _varint(message, pos)
+            value, pos = message[pos : pos + length], pos + length
+        elif wire == 5:
+            value, pos = struct.unpack_from("<I", message, pos)[0], pos + 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        yield number, wire, value
+
+
+def _block_entries(data: bytes, offset: int, size: int):
+    """(key, value) of one table block, undoing the keys' shared-prefix compression."""
+    block = data[offset : offset + size]
+    restarts = struct.unpack_from("<I", block, len(block) - 4)[0]
+    end = len(block) - 4 - 4 * restarts
+    pos, key = 0, b""
+    while pos < end:
+        shared, pos = _varint(block, pos)
+        unshared, pos = _varint(block, pos)
+        length, pos = _varint(block, pos)
+        key = key[:shared] + block[pos : pos + unshared]
+        pos += unshared
+        yield key, block[pos : pos + length]
+        pos += length
+
+
+def _handle(data: bytes, pos: int) -> tuple[int, int, int]:
+    offset, pos = _varint(data, pos)
+    size, pos = _varint(data, pos)
+    return offset, size, pos
+
+
+def read_index(path: str | Path) -> list[BundleEntry]:
+    """Every tensor in the bundle; ValueError when the file is not a readable tensor-bundle index."""
+    data = Path(path).read_bytes()
+    if len(data) < FOOTER or struct.unpack_from("<Q", data, len(data) - 8)[0] != TABLE_MAGIC:
+        raise ValueError(f"{path}: not a tensor-bundle index (no table magic)")
+    footer = data[-FOOTER:]
+    _, _, pos = _handle(footer, 0)  # the metaindex block: unused
+    index_offset, index_size, _ = _handle(footer, pos)
+    entries = []
+    for _, handle in _block_entries(data, index_offset, index_size):
+        block_offset, block_size, _ = _handle(handle, 0)
+        if data[block_offset + block_size] != 0:
+            raise ValueError(f"{path}: compressed table blocks are not supported")
+        for key, value in _block_entries(data, block_offset, block_size):
+            if key:
+                entries.append(_entry(key.decode(errors="replace"), value))
+    return entries
+
+
+def _entry(name: str, value: bytes) -> BundleEntry:
+    dtype = size = crc = 0
+    shape: list[int] = []
+    for number, _, field in _fields(value):
+        if number == 1:
+            dtype = field
+        elif number == 2:
+            for dim_number, _, dim in _fields(field):
+                if dim_number == 2:
+                    shape.append(next((v for n, _, v in _fields(dim) if n == 1), 0))
+        elif number == 5:
+            size = field
+        elif number == 6:
+            crc = field
+    return BundleEntry(name, dtype, tuple(shape), size, crc)
+
+
+def weight_bytes(variables_index: str | Path) -> int:
+    """The float32 bytes of the model's float variables, each counted once: Keras 3 exports store
+    every variable twice (under `variables/` and `_all_variables/`), with the same contents."""
+    seen, total = set(), 0
+    for entry in read_index(variables_index):
+        if not entry.is_float or entry.name.startswith(SKIPPED) or ".OPTIMIZER_SLOT" in entry.name:
+            continue
+        identity = (entry.shape, entry.size, entry.crc32c)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        elements = 1
+        for dim in entry.shape:
+            elements *= dim
+        total += elements * 4
+    return total
