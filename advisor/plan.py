@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from advisor._suggest import did_you_mean
@@ -11,10 +12,11 @@ from advisor.engine import evaluate
 from advisor.engine.rules import RuleSet, load_rules
 from advisor.errors import BadInput, Infeasible
 from advisor.executor.produce import step_of
-from advisor.models.answers import Answers
+from advisor.models.answers import PYTHON_PREFIX, Answers
 from advisor.models.options import RunOptions
 from advisor.models.recommendation import Recommendation
 from advisor.search import Budget
+from advisor.validator.task import import_metric
 
 Rung = tuple[str, tuple[str, ...]]  # (scheme, pre-steps)
 
@@ -26,6 +28,7 @@ class Plan:
     options: RunOptions
     recommendation: Recommendation
     rungs: tuple[Rung, ...]
+    metric: Callable | None = None  # a task metric given as a callable (library use)
 
     @property
     def budget(self) -> Budget:
@@ -33,7 +36,7 @@ class Plan:
 
 
 def plan(answers: Answers, rules: RuleSet | None = None, options: RunOptions | None = None, *,
-         rungs: list[Rung] | None = None) -> Plan:
+         rungs: list[Rung] | None = None, metric: Callable | None = None) -> Plan:
     """The ladder of the recommendation (`options.scheme` first, after `options.pre_steps`), or the
     given `rungs`. Unknown schemes and steps the rule set cannot resolve are errors now, not mid-run."""
     rules = rules or load_rules()
@@ -56,4 +59,6 @@ def plan(answers: Answers, rules: RuleSet | None = None, options: RunOptions | N
         if name not in rules.schemes and name not in rules.pre_step_catalog:
             raise BadInput(f"unknown scheme or pre-step '{name}'{did_you_mean(name, [*rules.schemes, *rules.pre_step_catalog])}")
         step_of(rules, name)
-    return Plan(answers, rules, options, rec, tuple((s, tuple(steps)) for s, steps in rungs))
+    if answers.task.metric and answers.task.metric.startswith(PYTHON_PREFIX) and metric is None:
+        import_metric(answers.task.metric)  # a module that does not import is bad input now, not mid-run
+    return Plan(answers, rules, options, rec, tuple((s, tuple(steps)) for s, steps in rungs), metric)

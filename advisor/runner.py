@@ -23,9 +23,10 @@ from advisor.search import Ladder, SearchResult, Sweep, search
 
 
 def run(answers: Answers, *, out: str | Path = "advisor-out", force: bool = False, options: RunOptions | None = None,
-        rules: RuleSet | None = None, progress=None) -> Report:
-    """Carry out the recommendation for `answers` and write the run's folder `out`."""
-    return execute(plan(answers, rules, options), out=out, force=force, progress=progress)
+        rules: RuleSet | None = None, progress=None, metric=None) -> Report:
+    """Carry out the recommendation for `answers` and write the run's folder `out`. `metric`, a
+    function (outputs: dict of arrays, y) -> float, replaces answers.task.metric."""
+    return execute(plan(answers, rules, options, metric=metric), out=out, force=force, progress=progress)
 
 
 def execute(the_plan: Plan, *, out: str | Path, force: bool = False, progress=None, sweep: bool = False) -> Report:

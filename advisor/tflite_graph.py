@@ -178,3 +178,31 @@ def weights(source: bytes | str | Path) -> list[Weight]:
             name = tensor.Name().decode(errors="replace") if tensor.Name() else f"tensor {i}"
             found.append(Weight(name, values.reshape(shape), axis))
     return found
+
+
+def signature(source: bytes | str | Path):
+    """The .tflite's inputs and outputs as a ModelSignature: named by its serving signature (or the
+    first one) where it has one, else by the subgraph's tensor names."""
+    from advisor.models.signature import ModelSignature, TensorSpec
+
+    data = bytes(source) if isinstance(source, (bytes, bytearray)) else _read(Path(source))
+    graph = read_graph(data)
+    schema, _, _ = _schema()
+    model = schema.Model.GetRootAs(data, 0)
+    by_index = {t.index: t for t in graph.tensors}
+    inputs = [(t.name, t) for t in graph.inputs]
+    outputs = [(t.name, t) for t in graph.outputs]
+    if model.SignatureDefsLength():
+        keys = [model.SignatureDefs(i).SignatureKey().decode() for i in range(model.SignatureDefsLength())]
+        chosen = model.SignatureDefs(keys.index("serving_default") if "serving_default" in keys else 0)
+        if chosen.SubgraphIndex() == 0:
+            inputs = [(chosen.Inputs(i).Name().decode(), by_index[chosen.Inputs(i).TensorIndex()]) for i in range(chosen.InputsLength())]
+            outputs = [(chosen.Outputs(i).Name().decode(), by_index[chosen.Outputs(i).TensorIndex()]) for i in range(chosen.OutputsLength())]
+
+    def spec(name, tensor):
+        dims = tensor.shape_signature[1:] if tensor.shape_signature else ()
+        return TensorSpec(name=name, shape=tuple(None if d == -1 else d for d in dims), dtype=tensor.dtype)
+
+    parameters = sum(t.elements for t in graph.tensors if t.constant)
+    return ModelSignature(format="tflite", inputs=tuple(spec(*i) for i in inputs), outputs=tuple(spec(*o) for o in outputs),
+                          parameters=parameters)

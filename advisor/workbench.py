@@ -39,7 +39,7 @@ def _needs(name: str, rules) -> str:
 def load_data(plan: Plan) -> RunData:
     """Read the data files the answers name; the first rung's data needs must be met."""
     from advisor.executor import builtin
-    from advisor.executor.data import Dataset, load_dataset
+    from advisor.executor.data import load_dataset
 
     spec = plan.answers.inputs
     if not spec.model:
@@ -59,7 +59,7 @@ def load_data(plan: Plan) -> RunData:
 
     data = RunData(representative=load("representative", False), train=load("train", True), eval=load("eval", True))
     if data.representative is None and data.train is not None:
-        data.representative = Dataset(data.train.x, None, f"{data.train.source} (inputs without labels)")
+        data.representative = data.train.unlabelled(f"{data.train.source} (inputs without labels)")
         data.notes.append("no inputs.representative: calibrating on the training inputs")
     if plan.rungs:
         scheme, steps = plan.rungs[0]
@@ -87,71 +87,128 @@ def unavailable(rung: Rung, data: RunData, rules) -> str | None:
 
 
 class Measurer:
-    """Size, gzip size, accuracy (when eval data exist) and host latency of one .tflite."""
+    """Size, gzip size, the task metric (when labelled eval data exist), fidelity against the float32
+    baseline (on the eval inputs, else the representative ones) and host latency of one .tflite.
+    One pass of the interpreter over the eval inputs serves the metric and the fidelity."""
 
-    def __init__(self, data: RunData, options: RunOptions, progress):
+    def __init__(self, data: RunData, signature, options: RunOptions, progress, metric):
+        self.signature = signature
         self.eval = data.eval
+        self.metric = metric
         self.options = options
         self.progress = progress
-        self.sample = next((d.x[:1] for d in (data.eval, data.representative, data.train) if d is not None), None)
+        if data.eval is not None:
+            self.fidelity_data, self.fidelity_source = data.eval, f"inputs.eval ({len(data.eval)} inputs)"
+            self.calibration_data = False
+        elif data.representative is not None:
+            self.fidelity_data = data.representative.take(options.representative_limit)
+            self.fidelity_source = (f"inputs.representative ({len(self.fidelity_data)} inputs, the calibration data "
+                                    "itself: no inputs.eval was given)")
+            self.calibration_data = True
+        else:
+            self.fidelity_data, self.fidelity_source, self.calibration_data = None, None, False
+        self.sample = next((d.row(0) for d in (data.eval, data.representative, data.train) if d is not None), None)
+        self.reference = None  # the float32 baseline's outputs on fidelity_data
 
     def __call__(self, content: bytes, label: str) -> Metrics:
         from advisor.validator import metrics as m
+        from advisor.validator.fidelity import fidelity
+        from advisor.validator.task import with_binary_threshold
 
         size, gzipped = m.sizes(content)
-        accuracy = None
-        if self.eval is not None:
-            accuracy = m.top1_accuracy(content, self.eval.x, self.eval.y, threads=self.options.threads,
-                                       progress=self.progress, label=f"measuring accuracy: {label}")
-        lat = p90 = threads = None
+        runner = m.Runner(content, self.signature, self.options.threads)
+        accuracy = agreement = None
+        if self.fidelity_data is not None:
+            outputs = runner.predict(self.fidelity_data, progress=self.progress, label=f"measuring: {label}")
+            if self.reference is None:
+                self.reference = outputs
+                self.metric = with_binary_threshold(self.metric, outputs)
+            else:
+                agreement = fidelity(self.reference, outputs, self.signature, inputs=self.fidelity_source,
+                                     calibration_data=self.calibration_data)
+            if self.metric is not None and self.eval is not None and self.eval.y is not None:
+                accuracy = self.metric(outputs, self.eval.y)
+        lat = p90 = None
         if self.sample is not None and self.options.latency_runs > 0:
             task = self.progress.task(f"measuring latency: {label}", total=None)
-            lat, p90, threads = m.latency(content, self.sample, runs=self.options.latency_runs, threads=self.options.threads)
+            lat, p90 = runner.latency(self.sample, self.options.latency_runs)
             task.finish(status=f"{lat:.3f} ms")
         return Metrics(
             size_bytes=size,
             gzip_bytes=gzipped,
-            accuracy=accuracy,
-            accuracy_metric=m.ACCURACY_METRIC if accuracy is not None else None,
+            accuracy=round(accuracy, 6) if accuracy is not None else None,
+            accuracy_metric=self.metric.label if accuracy is not None else None,
             eval_samples=len(self.eval) if self.eval is not None else None,
             latency_ms=round(lat, 4) if lat is not None else None,
             latency_p90_ms=round(p90, 4) if p90 is not None else None,
-            latency_threads=threads,
+            latency_threads=runner.threads if lat is not None else None,
+            fidelity=agreement,
         )
 
 
-def search_judge(answers: Answers, data: RunData, baseline_content: bytes, baseline: Metrics, options: RunOptions):
+def search_judge(answers: Answers, data: RunData, measure: Measurer, baseline_content: bytes, baseline: Metrics,
+                 options: RunOptions):
     """How selective_integer judges its candidates: never on the evaluation set that the attempt's
-    verdict uses. Labelled training inputs give the accuracy drop; without them the share of
-    representative inputs whose top-1 class changes against float32 (which bounds the drop)."""
+    verdict uses. Labelled training inputs give the task metric's drop; the representative inputs
+    give the fidelity goals and, without training labels, the share of inputs whose top-1 class
+    changes against float32, which bounds an accuracy drop."""
     from advisor.executor.step import Judge
     from advisor.validator import metrics as m
+    from advisor.validator.fidelity import fidelity
     from advisor.validator.verdicts import size_holds
 
-    if data.train is not None:
-        x, y = data.train.x[:SEARCH_SAMPLES], data.train.y[:SEARCH_SAMPLES]
-        base = functools.cache(lambda: m.top1_accuracy(baseline_content, x, y, threads=options.threads))
-
-        def drop(content: bytes) -> float:
-            return base() - m.top1_accuracy(content, x, y, threads=options.threads)
-
-        where = f"top-1 accuracy on {len(x)} labelled training inputs"
-    elif data.representative is not None:
-        x = data.representative.x[:SEARCH_SAMPLES]
-        reference = functools.cache(lambda: m.top1(m.predict(baseline_content, x, threads=options.threads)))
-
-        def drop(content: bytes) -> float:
-            return float((m.top1(m.predict(content, x, threads=options.threads)) != reference()).mean())
-
-        where = f"top-1 changes against float32 on {len(x)} representative inputs (a bound on the accuracy drop)"
-    else:
+    goals = answers.goals
+    signature = measure.signature
+    train = data.train.take(SEARCH_SAMPLES) if data.train is not None and measure.metric is not None else None
+    sample = data.representative.take(SEARCH_SAMPLES) if data.representative is not None else None
+    predict = functools.cache(lambda content, which: m.Runner(content, signature, options.threads).predict(
+        train if which == "train" else sample))
+    base = functools.cache(lambda: measure.metric(predict(baseline_content, "train"), train.y))
+    described = []
+    if train is not None and goals.max_accuracy_drop is not None:
+        described.append(f"{measure.metric.label} on {len(train)} labelled training inputs")
+    if sample is not None and (goals.min_sqnr_db is not None or goals.max_prediction_change is not None
+                               or goals.max_accuracy_drop is not None and train is None):
+        described.append(f"fidelity against float32 on {len(sample)} representative inputs")
+    if not described:
         return None
+
+    def meets(content: bytes) -> tuple[bool | None, float | None]:
+        """(every goal it can judge holds, the accuracy drop or its bound)."""
+        verdicts, drop = [], None
+        if train is not None and goals.max_accuracy_drop is not None:
+            drop = measure.metric.drop(base(), measure.metric(predict(content, "train"), train.y))
+            verdicts.append(drop <= goals.max_accuracy_drop + 1e-12)
+        if sample is not None:
+            found = fidelity(predict(baseline_content, "sample"), predict(content, "sample"), signature,
+                             inputs="search", calibration_data=True)
+            change = found.prediction_change
+            if goals.min_sqnr_db is not None and found.worst_sqnr_db is not None:
+                verdicts.append(found.worst_sqnr_db + 1e-9 >= goals.min_sqnr_db)
+            if goals.max_prediction_change is not None and change is not None:
+                verdicts.append(change <= goals.max_prediction_change + 1e-12)
+            if goals.max_accuracy_drop is not None and train is None and change is not None:
+                drop = change
+                verdicts.append(change <= goals.max_accuracy_drop + 1e-12)
+        return (all(verdicts) if verdicts else None), drop
 
     def holds(content: bytes) -> bool:
         size, gzipped = m.sizes(content)
-        return size_holds(answers.goals, Metrics(size_bytes=size, gzip_bytes=gzipped), baseline)
+        return size_holds(goals, Metrics(size_bytes=size, gzip_bytes=gzipped), baseline)
 
-    return Judge(accuracy_drop=drop, size_holds=holds, accuracy_goal=answers.goals.max_accuracy_drop, data=where)
+    return Judge(meets=meets, size_holds=holds, data="; ".join(described))
+
+
+def task_metric(plan: Plan, signature, data: RunData):
+    """The task metric, checked against the labels of every labelled set."""
+    from advisor.validator.task import metric_for
+
+    labelled = [(role, getattr(data, role)) for role in ("eval", "train") if getattr(data, role) is not None]
+    metric = None
+    for role, dataset in labelled or [("eval", None)]:
+        metric = metric_for(plan.answers.task, signature, dataset.y if dataset else None, custom=plan.metric,
+                            labels=f"inputs.{role}: {dataset.source}" if dataset else "inputs.eval")
+    return metric
 
 
 @dataclass
@@ -171,7 +228,7 @@ class Workbench:
     def open(cls, plan: Plan, data: RunData, folder, progress) -> Workbench:
         """Load the model, check the data against it, and convert and measure the float32 baseline."""
         from advisor.executor import builtin
-        from advisor.executor.data import check_against_input, check_labels_fit, representative_sample
+        from advisor.executor.data import bind, representative_sample
         from advisor.executor.model_io import load_model
         from advisor.executor.produce import Producer
         from advisor.executor.step import StepContext
@@ -182,12 +239,12 @@ class Workbench:
         task = progress.task(f"loading {answers.inputs.model}", total=None)
         loaded = load_model(model_path)
         task.finish()
+        signature = loaded.signature
         for role in ("representative", "train", "eval"):
             dataset = getattr(data, role)
             if dataset is not None:
-                dataset = check_against_input(dataset, f"inputs.{role}", loaded.input_shape, loaded.input_dtype)
-                check_labels_fit(dataset, f"inputs.{role}", loaded.classes)
-                setattr(data, role, dataset)
+                setattr(data, role, bind(dataset, f"inputs.{role}", signature))
+        metric = task_metric(plan, signature, data)
         representative = None
         if data.representative is not None:
             representative, note = representative_sample(data.representative, limit=plan.options.representative_limit)
@@ -197,13 +254,17 @@ class Workbench:
                               representative=representative, train=data.train, options=plan.options,
                               progress=progress, workdir=str(folder.work))
         producer = Producer(plan.rules, context)
-        measure = Measurer(data, plan.options, progress)
+        measure = Measurer(data, signature, plan.options, progress, metric)
         started = time.perf_counter()
         content = producer.produce("float32").content
         metrics = measure(content, "float32")
         baseline = Baseline(artifact=folder.write("attempts/float32.tflite", content), metrics=metrics)
         notes.append(f"float32 baseline converted and measured in {time.perf_counter() - started:.1f} s")
-        judge = search_judge(answers, data, content, metrics, plan.options)
+        if measure.fidelity_source:
+            notes.append(f"fidelity against float32 is measured on {measure.fidelity_source}")
+        if metrics.accuracy_metric:
+            notes.append(f"accuracy is {metrics.accuracy_metric} of output '{measure.metric.output or 'all'}' on inputs.eval")
+        judge = search_judge(answers, data, measure, content, metrics, plan.options)
         return cls(plan, data, folder, loaded, producer, measure, baseline, judge, notes, progress)
 
     def runnable(self, rungs) -> list[Rung]:
@@ -245,6 +306,7 @@ class Workbench:
             setattr(metrics, key, value)
         target = rules.targets[answers.hardware]
         hardware = check_model(content, answers.hardware, rules, latency_goal=answers.goals.max_latency_ms is not None)
+        metrics.ram_bytes = hardware.arena_bytes
         verdict_list = verdicts(answers.goals, metrics, latency_answers_goal=target.measured_on_host, hardware=answers.hardware)
         return Attempt(
             scheme=scheme,
@@ -253,6 +315,7 @@ class Workbench:
             metrics=metrics,
             hardware=hardware,
             verdicts=verdict_list,
-            passed=passed(verdict_list, hardware),
+            passed=passed(verdict_list, hardware, strict=answers.strict),
+            notes=list(produced.notes),
             seconds=round(time.perf_counter() - started, 2),
         )

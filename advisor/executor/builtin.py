@@ -45,10 +45,10 @@ def split(role: str) -> Dataset:
     x, y = _arrays()
     train_x, train_y, eval_x, eval_y = x[EVAL_SIZE:], y[EVAL_SIZE:], x[:EVAL_SIZE], y[:EVAL_SIZE]
     if role == "eval":
-        return Dataset(eval_x, eval_y, f"{NAME} (eval split, {len(eval_x)} images)")
+        return Dataset({"x": eval_x}, eval_y, f"{NAME} (eval split, {len(eval_x)} images)")
     if role == "representative":
-        return Dataset(train_x[:500], None, f"{NAME} (calibration split, 500 images)")
-    return Dataset(train_x, train_y, f"{NAME} (train split, {len(train_x)} images)")
+        return Dataset({"x": train_x[:500]}, None, f"{NAME} (calibration split, 500 images)")
+    return Dataset({"x": train_x}, train_y, f"{NAME} (train split, {len(train_x)} images)")
 
 
 def build_model(seed: int = SEED):

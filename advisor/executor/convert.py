@@ -5,10 +5,9 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 
-import numpy as np
-
 from advisor.errors import SchemeFailed
 from advisor.executor.tf_env import quiet, tensorflow
+from advisor.models.signature import tensor_name
 from advisor.tflite_graph import read_graph
 
 BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
@@ -17,25 +16,42 @@ BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
 def converter_for(model, loaded, batch: int | None, workdir: str):
     """A TFLiteConverter for `model` (a tf-keras model) or, when None, the loaded original.
 
+    The .tflite's serving signature names every input and output as the model's signature does
+    (through `tensor_name`), so data and measurements are matched by name, never by position.
     `batch` fixes the batch dimension (1 for integer-only accelerators) or leaves it dynamic (None).
     """
     tf = tensorflow()
-    shape = [batch, *loaded.input_shape]
-    spec = tf.TensorSpec(shape, loaded.input_dtype)
+    signature = loaded.signature
+    specs = [tf.TensorSpec([batch, *spec.shape], spec.dtype, name=tensor_name(spec.name)) for spec in signature.inputs]
+    outputs = [tensor_name(spec.name) for spec in signature.outputs]
     if model is None and loaded.saved_model is not None:
-        signature = loaded.saved_model.signatures["serving_default"]
-        name = loaded.input_name
-        function = tf.function(lambda t: signature(**{name: t})).get_concrete_function(spec)
+        serving = loaded.saved_model.signatures["serving_default"]
+        names = signature.input_names
+
+        def call(*args):
+            produced = serving(**dict(zip(names, args)))
+            return {tensor_name(key): value for key, value in produced.items()}
+
+        function = tf.function(call).get_concrete_function(*specs)
         return tf.lite.TFLiteConverter.from_concrete_functions([function], loaded.saved_model)
-    if model is None and loaded.format.value == "keras3":
-        # Keras 3 variables are not captured by a traced call; export a SavedModel with the batch fixed.
-        export_dir = tempfile.mkdtemp(prefix="keras3-export-", dir=workdir)
-        loaded.keras.export(export_dir, format="tf_saved_model", input_signature=[spec], verbose=False)
-        return tf.lite.TFLiteConverter.from_saved_model(export_dir)
     keras_model = model if model is not None else loaded.keras
-    if batch is None:
-        return tf.lite.TFLiteConverter.from_keras_model(keras_model)
-    function = tf.function(lambda t: keras_model(t, training=False)).get_concrete_function(spec)
+
+    def call(*args):
+        produced = keras_model(list(args) if len(args) > 1 else args[0], training=False)
+        produced = produced if isinstance(produced, (list, tuple)) else [produced]
+        return dict(zip(outputs, produced))
+
+    if model is None and loaded.format.value == "keras3":
+        # Keras 3 variables are not captured by a traced call: export them with the endpoint.
+        import keras
+
+        export_dir = tempfile.mkdtemp(prefix="keras3-export-", dir=workdir)
+        archive = keras.export.ExportArchive()
+        archive.track(keras_model)
+        archive.add_endpoint("serve", call, input_signature=specs)
+        archive.write_out(export_dir, verbose=False)
+        return tf.lite.TFLiteConverter.from_saved_model(export_dir)
+    function = tf.function(call).get_concrete_function(*specs)
     return tf.lite.TFLiteConverter.from_concrete_functions([function], keras_model)
 
 
@@ -65,13 +81,16 @@ def calibration(context) -> Callable:
     return representative_dataset(context.representative, context.progress)
 
 
-def representative_dataset(x: np.ndarray, progress=None, label: str = "calibrating") -> Callable:
-    """The converter's representative_dataset: one sample at a time, advancing a progress bar."""
+def representative_dataset(data, progress=None, label: str = "calibrating", by_name: bool = True) -> Callable:
+    """The converter's representative_dataset: one sample at a time, every input, named as the
+    .tflite signature names it (`by_name=False`: a list in input order, as the quantization
+    debugger takes it), advancing a progress bar."""
 
     def generate():
-        task = progress.task(label, total=len(x)) if progress is not None else None
-        for i in range(len(x)):
-            yield [x[i : i + 1]]
+        task = progress.task(label, total=len(data)) if progress is not None else None
+        for i in range(len(data)):
+            row = data.row(i)
+            yield {tensor_name(k): v for k, v in row.items()} if by_name else list(row.values())
             if task is not None:
                 task.advance(1)
         if task is not None:

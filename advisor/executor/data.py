@@ -1,4 +1,8 @@
-"""Data files (.npz with `x` [and `y`], or .npy) loaded and checked against the model's input."""
+"""Data files loaded and checked against the model's signature.
+
+An .npz holds one array per model input, named by the input's name (`x` works for a single-input
+model) and, for labelled data, `y`; an .npy file is the one input of a single-input model.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,38 @@ import numpy as np
 from advisor.errors import DataError
 
 REPRESENTATIVE_MIN, REPRESENTATIVE_MAX = 100, 500
+LABELS = "y"
+SINGLE_INPUT = "x"
 
 
 @dataclass(frozen=True)
 class Dataset:
-    x: np.ndarray
+    inputs: dict[str, np.ndarray]  # one array per model input, every one with the same first dimension
     y: np.ndarray | None
     source: str
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(next(iter(self.inputs.values())))
+
+    @property
+    def x(self) -> np.ndarray:
+        """The inputs of a single-input dataset."""
+        if len(self.inputs) != 1:
+            raise ValueError(f"{self.source}: {len(self.inputs)} inputs; use .inputs")
+        return next(iter(self.inputs.values()))
+
+    def take(self, count: int, start: int = 0) -> Dataset:
+        """Rows start..start+count (labels too)."""
+        end = start + count
+        return Dataset({k: v[start:end] for k, v in self.inputs.items()},
+                       None if self.y is None else self.y[start:end], self.source)
+
+    def unlabelled(self, source: str | None = None) -> Dataset:
+        return Dataset(self.inputs, None, source or self.source)
+
+    def row(self, index: int) -> dict[str, np.ndarray]:
+        """One sample as a batch of one, per input."""
+        return {k: v[index : index + 1] for k, v in self.inputs.items()}
 
 
 def load_dataset(path: str, *, role: str, labelled: bool) -> Dataset:
@@ -32,84 +58,96 @@ def load_dataset(path: str, *, role: str, labelled: bool) -> Dataset:
     try:
         if suffix == ".npz":
             with np.load(file, allow_pickle=False) as archive:
-                if "x" not in archive.files:
-                    raise DataError(f"{where}: the .npz has no array 'x' (it has: {', '.join(archive.files) or 'nothing'})")
-                x = archive["x"]
-                y = archive["y"] if "y" in archive.files else None
+                arrays = {name: archive[name] for name in archive.files}
         elif suffix == ".npy":
-            x, y = np.load(file, allow_pickle=False), None
+            arrays = {SINGLE_INPUT: np.load(file, allow_pickle=False)}
         else:
-            raise DataError(f"{where}: data must be an .npz (arrays x, y) or an .npy file")
+            raise DataError(f"{where}: data must be an .npz (one array per input, and y) or an .npy file")
     except DataError:
         raise
     except (ValueError, OSError) as err:
         raise DataError(f"{where}: cannot be read as {suffix} ({' '.join(str(err).split())[:120]})") from None
+    y = arrays.pop(LABELS, None)
+    if not arrays:
+        raise DataError(f"{where}: the {suffix} holds no input arrays (it has: {LABELS if y is not None else 'nothing'})")
     if labelled and y is None:
-        raise DataError(f"{where}: labelled data needs an .npz with arrays 'x' and 'y'")
-    return check_dataset(Dataset(x, y if labelled else None, str(path)), role)
+        raise DataError(f"{where}: labelled data needs an .npz with the inputs and an array 'y'")
+    return check_dataset(Dataset(arrays, y if labelled else None, str(path)), role)
 
 
 def check_dataset(data: Dataset, role: str) -> Dataset:
     where = f"{role}: {data.source}"
-    x, y = data.x, data.y
-    if x.dtype.kind not in "fiub":
-        raise DataError(f"{where}: x must be numeric, not {x.dtype}")
-    if x.ndim == 0 or len(x) == 0:
-        raise DataError(f"{where}: x is empty")
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
-        raise DataError(f"{where}: x holds NaN or infinite values ({int((~np.isfinite(x)).sum())} of {x.size})")
+    lengths = set()
+    for name, x in data.inputs.items():
+        if x.dtype.kind not in "fiub":
+            raise DataError(f"{where}: array '{name}' must be numeric, not {x.dtype}")
+        if x.ndim == 0 or len(x) == 0:
+            raise DataError(f"{where}: array '{name}' is empty")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            raise DataError(f"{where}: array '{name}' holds NaN or infinite values ({int((~np.isfinite(x)).sum())} of {x.size})")
+        lengths.add(len(x))
+    if len(lengths) > 1:
+        raise DataError(f"{where}: the input arrays have different numbers of samples ({', '.join(f'{k}: {len(v)}' for k, v in data.inputs.items())})")
+    y = data.y
     if y is not None:
-        if y.ndim == 0 or len(y) != len(x):
-            raise DataError(f"{where}: x has {len(x)} samples but y has {0 if y.ndim == 0 else len(y)}")
+        count = lengths.pop()
+        if y.ndim == 0 or len(y) != count:
+            raise DataError(f"{where}: the inputs have {count} samples but y has {0 if y.ndim == 0 else len(y)}")
+        if y.dtype.kind not in "fiub":
+            raise DataError(f"{where}: y must be numeric, not {y.dtype}")
         if y.dtype.kind == "f" and not np.isfinite(y).all():
             raise DataError(f"{where}: y holds NaN or infinite values")
-        y = class_indices(y, where)
-    return Dataset(x, y, data.source)
+    return data
 
 
-def class_indices(y: np.ndarray, where: str) -> np.ndarray:
-    """Integer class labels, from indices or one-hot rows; anything else is bad input."""
-    if y.ndim == 2 and y.shape[1] > 1:
-        return y.argmax(axis=1).astype(np.int64)
-    flat = y.reshape(len(y))
-    if flat.dtype.kind in "iub" or np.array_equal(flat, np.round(flat)):
-        if flat.min() < 0:
-            raise DataError(f"{where}: y holds negative class labels")
-        return flat.astype(np.int64)
-    raise DataError(f"{where}: y must hold integer class labels (or one-hot rows) for top-1 accuracy")
-
-
-def check_against_input(data: Dataset, role: str, shape: tuple, dtype: str) -> Dataset:
-    """Shape (without the batch) and dtype must fit the model's input; x is cast to its dtype."""
+def bind(data: Dataset, role: str, signature) -> Dataset:
+    """Name the arrays by the model's inputs and check each one's shape and dtype; arrays are cast
+    to the input's dtype. Missing or unexpected arrays are named, with the names the model expects."""
     where = f"{role}: {data.source}"
-    sample = tuple(data.x.shape[1:])
-    if len(sample) != len(shape) or any(want not in (None, -1, got) for want, got in zip(shape, sample)):
-        expected = "(N, " + ", ".join("?" if d in (None, -1) else str(d) for d in shape) + ")"
-        raise DataError(f"{where}: x has shape {data.x.shape}, the model's input needs {expected}")
-    if np.dtype(dtype).kind == "f" and data.x.dtype.kind not in "fiub":
-        raise DataError(f"{where}: x is {data.x.dtype}, the model's input is {dtype}")
-    if np.dtype(dtype).kind in "iu" and data.x.dtype.kind == "f":
-        raise DataError(f"{where}: x is {data.x.dtype}, the model's input is {dtype} (integers)")
-    return Dataset(data.x.astype(dtype, copy=False), data.y, data.source)
+    expected = signature.input_names
+    arrays = dict(data.inputs)
+    if len(expected) == 1 and set(arrays) == {SINGLE_INPUT} and expected[0] != SINGLE_INPUT:
+        arrays = {expected[0]: arrays[SINGLE_INPUT]}
+    missing = [name for name in expected if name not in arrays]
+    extra = [name for name in arrays if name not in expected]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"no array for input {', '.join(repr(n) for n in missing)}")
+        if extra:
+            parts.append(f"unexpected array {', '.join(repr(n) for n in extra)}")
+        single = f" (or '{SINGLE_INPUT}')" if len(expected) == 1 else ""
+        raise DataError(f"{where}: {'; '.join(parts)}; the model's inputs are {', '.join(repr(n) for n in expected)}{single}"
+                        f", plus '{LABELS}' for labels")
+    bound = {}
+    for spec in signature.inputs:
+        x = arrays[spec.name]
+        sample = tuple(x.shape[1:])
+        if len(sample) != len(spec.shape) or any(want not in (None, -1, got) for want, got in zip(spec.shape, sample)):
+            expected_shape = "(N, " + ", ".join("?" if d in (None, -1) else str(d) for d in spec.shape) + ")"
+            raise DataError(f"{where}: array '{_shown(spec.name, data)}' has shape {x.shape}, the model's input "
+                            f"'{spec.name}' needs {expected_shape}")
+        kind = np.dtype(spec.dtype).kind
+        if kind in "iu" and x.dtype.kind == "f":
+            raise DataError(f"{where}: array '{_shown(spec.name, data)}' is {x.dtype}, the model's input '{spec.name}' "
+                            f"is {spec.dtype} (integers)")
+        bound[spec.name] = x.astype(spec.dtype, copy=False)
+    return Dataset(bound, data.y, data.source)
 
 
-def check_labels_fit(data: Dataset, role: str, classes: int | None) -> None:
-    if data.y is None or classes is None:
-        return
-    top = int(data.y.max())
-    if top >= classes:
-        raise DataError(f"{role}: {data.source}: y has class {top} but the model has {classes} outputs")
+def _shown(name: str, data: Dataset) -> str:
+    return name if name in data.inputs else SINGLE_INPUT
 
 
-def representative_sample(data: Dataset, *, limit: int = REPRESENTATIVE_MAX) -> tuple[np.ndarray, str | None]:
+def representative_sample(data: Dataset, *, limit: int = REPRESENTATIVE_MAX) -> tuple[Dataset, str | None]:
     """Up to `limit` inputs for calibration, and a note when fewer than the guide's 100 are given."""
-    x = data.x[:limit]
+    sample = data.take(limit).unlabelled()
     note = None
-    if len(x) < REPRESENTATIVE_MIN:
+    if len(sample) < REPRESENTATIVE_MIN:
         note = (
-            f"the representative sample has {len(x)} inputs; the guide advises {REPRESENTATIVE_MIN}-{REPRESENTATIVE_MAX} "
+            f"the representative sample has {len(sample)} inputs; the guide advises {REPRESENTATIVE_MIN}-{REPRESENTATIVE_MAX} "
             "for calibration, so full-integer accuracy may suffer"
         )
-    elif len(data.x) > limit:
-        note = f"calibrating on the first {limit} of {len(data.x)} representative inputs (the guide advises 100-500)"
-    return x, note
+    elif len(data) > limit:
+        note = f"calibrating on the first {limit} of {len(data)} representative inputs (the guide advises 100-500)"
+    return sample, note

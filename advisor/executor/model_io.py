@@ -14,6 +14,7 @@ from enum import Enum
 from pathlib import Path
 
 from advisor.errors import ModelError, SchemeFailed
+from advisor.models.signature import ModelSignature, TensorSpec
 
 
 class ModelFormat(str, Enum):
@@ -82,11 +83,14 @@ class LoadedModel:
     format: ModelFormat
     keras: object | None  # the Keras object (tf-keras or Keras 3), None for a plain SavedModel
     saved_model: object | None  # the tf.saved_model.load object for a plain SavedModel
-    input_name: str | None
-    input_shape: tuple  # without the batch dimension; None where dynamic
-    input_dtype: str
-    classes: int | None  # size of the last output dimension
+    signature: ModelSignature
     _keras2: object | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_keras(cls, model, path: str = "in-memory") -> LoadedModel:
+        """A Keras model already in memory (tf-keras or Keras 3)."""
+        fmt = ModelFormat.KERAS3 if type(model).__module__.startswith("keras") else ModelFormat.KERAS2
+        return cls(path, fmt, model, None, keras_signature(model, fmt))
 
     @property
     def is_keras2(self) -> bool:
@@ -143,42 +147,55 @@ def load_model(path: str) -> LoadedModel:
             raise ModelError(f"{path}: cannot be loaded as {fmt.value}: {(lines[-1] if lines else type(err).__name__)[:200]}") from None
     del captured
     if fmt is ModelFormat.SAVEDMODEL:
-        return _describe_saved_model(path, model)
-    if len(model.inputs) != 1:
-        raise ModelError(f"{path}: the model has {len(model.inputs)} inputs; the advisor handles one")
-    tensor = model.inputs[0]
-    output = model.outputs[0]
-    return LoadedModel(
-        path=str(path),
-        format=fmt,
-        keras=model,
-        saved_model=None,
-        input_name=None,
-        input_shape=tuple(tensor.shape[1:]),
-        input_dtype=_dtype_name(tensor.dtype),
-        classes=int(output.shape[-1]) if output.shape[-1] is not None else None,
-    )
+        return LoadedModel(str(path), fmt, None, model, _saved_model_signature(path, model))
+    return LoadedModel(str(path), fmt, model, None, keras_signature(model, fmt))
 
 
-def _describe_saved_model(path: str, loaded) -> LoadedModel:
+def keras_signature(model, fmt: ModelFormat) -> ModelSignature:
+    """Inputs named by their input layers, outputs by the layers that produce them (tf-keras and Keras 3)."""
+    def layer_name(tensor, fallback: str) -> str:
+        history = getattr(tensor, "_keras_history", None)
+        layer = history[0] if history else None
+        return getattr(layer, "name", None) or fallback
+
+    if getattr(model, "inputs", None) is None:
+        raise ModelError(f"{getattr(model, 'name', 'the model')}: its inputs are not known (a subclassed model that was never built)")
+    inputs = tuple(TensorSpec(name=layer_name(t, f"input_{i}"), shape=_dims(t.shape[1:]), dtype=_dtype_name(t.dtype))
+                   for i, t in enumerate(model.inputs))
+    outputs = tuple(TensorSpec(name=layer_name(t, f"output_{i}"), shape=_dims(t.shape[1:]), dtype=_dtype_name(t.dtype))
+                    for i, t in enumerate(model.outputs))
+    parameters = int(sum(int(w.numpy().size) if hasattr(w, "numpy") else int(w.size) for w in model.weights))
+    return ModelSignature(format=fmt.value, inputs=inputs, outputs=_unique(outputs), parameters=parameters)
+
+
+def _unique(specs: tuple) -> tuple:
+    seen: dict[str, int] = {}
+    named = []
+    for spec in specs:
+        count = seen.get(spec.name, 0)
+        seen[spec.name] = count + 1
+        named.append(spec if count == 0 else spec.model_copy(update={"name": f"{spec.name}_{count}"}))
+    return tuple(named)
+
+
+def _dims(shape) -> tuple:
+    return tuple(None if d is None or d == -1 else int(d) for d in shape)
+
+
+def _saved_model_signature(path: str, loaded) -> ModelSignature:
     signature = loaded.signatures.get("serving_default")
     if signature is None:
         raise ModelError(f"{path}: the SavedModel has no serving_default signature")
     inputs = signature.structured_input_signature[1]
-    if len(inputs) != 1:
-        raise ModelError(f"{path}: the serving signature has {len(inputs)} inputs; the advisor handles one")
-    (name, spec), = inputs.items()
-    outputs = list(signature.structured_outputs.values())
-    last = outputs[0].shape[-1] if outputs else None
-    return LoadedModel(
-        path=str(path),
-        format=ModelFormat.SAVEDMODEL,
-        keras=None,
-        saved_model=loaded,
-        input_name=name,
-        input_shape=tuple(spec.shape[1:]),
-        input_dtype=_dtype_name(spec.dtype),
-        classes=int(last) if last is not None else None,
+    outputs = signature.structured_outputs
+    parameters = int(sum(int(v.shape.num_elements() or 0) for v in getattr(loaded, "variables", ())))
+    return ModelSignature(
+        format=ModelFormat.SAVEDMODEL.value,
+        inputs=tuple(TensorSpec(name=name, shape=_dims(spec.shape[1:]), dtype=_dtype_name(spec.dtype))
+                     for name, spec in inputs.items()),
+        outputs=tuple(TensorSpec(name=name, shape=_dims(spec.shape[1:]), dtype=_dtype_name(spec.dtype))
+                      for name, spec in outputs.items()),
+        parameters=parameters or None,
     )
 
 

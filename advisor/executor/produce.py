@@ -37,7 +37,7 @@ class Producer:
         result = step_of(self.rules, scheme)(context, model)
         if not result.content:
             raise SchemeFailed(f"{scheme}: its step returned no .tflite")
-        return StepResult(content=result.content, extras={**extras, **result.extras})
+        return StepResult(content=result.content, extras={**extras, **result.extras}, notes=result.notes)
 
     def _after(self, pre_steps: tuple[str, ...]) -> tuple[Any, dict]:
         """(tf-keras model, extras) after the pre-steps; (None, {}) for the model as loaded."""

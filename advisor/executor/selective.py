@@ -2,8 +2,8 @@
 
 The LiteRT quantization debugger measures each quantized layer's error (RMSE over its scale) on
 the representative sample; the GrowingDenylist search keeps the worst k layers in float, growing k
-while the accuracy goal is missed (judged by the step's Judge, on data other than the evaluation
-set) and the size goal still holds.
+while the accuracy or fidelity goals are missed (judged by the step's Judge, on data other than the
+evaluation set) and the size goal still holds.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def rank_layers(context: StepContext, model) -> list[Layer]:
     with quiet():
         try:
             debugger = tf.lite.experimental.QuantizationDebugger(converter=_converter(context, model),
-                                                                 debug_dataset=_calibration(context))
+                                                                 debug_dataset=_calibration(context, by_name=False))
             debugger.run()
             buffer = io.StringIO()
             debugger.layer_statistics_dump(buffer)
@@ -69,9 +69,7 @@ def selective_integer(context: StepContext, model) -> StepResult:
     def evaluate(k: int) -> Candidate:
         layers = [layer.tensor for layer in ranked[:k]]
         content = _convert_keeping_float(context, model, layers)
-        drop = judge.accuracy_drop(content) if judge else None
-        goal = judge.accuracy_goal if judge else None
-        meets = None if goal is None or drop is None else drop <= goal + 1e-12
+        meets, drop = judge.meets(content) if judge else (None, None)
         return Candidate(content, layers, drop, judge.size_holds(content) if judge else True, meets)
 
     strategy = GrowingDenylist(limit=min(MAX_FLOAT_LAYERS, len(ranked)),
@@ -99,7 +97,7 @@ def _convert_keeping_float(context: StepContext, model, layers: list[str]) -> by
         try:
             options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=layers)
             debugger = tf.lite.experimental.QuantizationDebugger(
-                converter=_converter(context, model), debug_dataset=_calibration(context), debug_options=options
+                converter=_converter(context, model), debug_dataset=_calibration(context, by_name=False), debug_options=options
             )
             content = bytes(debugger.get_nondebug_quantized_model())
         except Exception as err:
@@ -118,7 +116,7 @@ def _converter(context: StepContext, model):
     return converter
 
 
-def _calibration(context: StepContext):
+def _calibration(context: StepContext, by_name: bool = True):
     if context.representative is None:
         raise SchemeFailed("selective_integer calibrates on a representative sample (inputs.representative)")
-    return conv.representative_dataset(context.representative)
+    return conv.representative_dataset(context.representative, by_name=by_name)

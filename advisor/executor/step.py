@@ -27,9 +27,8 @@ class Judge:
     """How a step that searches (selective_integer) judges a candidate .tflite, on data other than
     the evaluation set that the attempt's verdict will use."""
 
-    accuracy_drop: Callable[[bytes], float | None]  # against the float32 model on the search data
+    meets: Callable[[bytes], tuple[bool | None, float | None]]  # (the goals it can judge hold, the accuracy drop)
     size_holds: Callable[[bytes], bool]
-    accuracy_goal: float | None
     data: str  # which data, in words, for the report
 
 
@@ -55,6 +54,7 @@ class StepResult:
     content: bytes | None = None
     model: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what the user should know about this result, in words
 
 
 class Step(Protocol):

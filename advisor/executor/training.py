@@ -14,22 +14,40 @@ from advisor.executor.data import Dataset
 from advisor.executor.tf_env import quiet, tensorflow, tfmot
 
 
-def outputs_probabilities(model, x: np.ndarray) -> bool:
-    """True when the model ends in a softmax (its rows are non-negative and sum to 1)."""
-    with quiet():
-        out = np.asarray(model(x[:16], training=False))
-    return bool(out.ndim == 2 and (out >= -1e-6).all() and np.allclose(out.sum(axis=1), 1.0, atol=1e-3))
+def features(data: Dataset):
+    """What Keras's fit and call take: the one array, or a dict keyed by input name."""
+    return next(iter(data.inputs.values())) if len(data.inputs) == 1 else dict(data.inputs)
 
 
-def compile_for_classification(model, learning_rate: float, probabilities: bool) -> None:
+def compile_for_task(model, learning_rate: float, data: Dataset) -> None:
+    """Compile with the loss the labels call for: cross-entropy for class indices or one-hot rows,
+    binary cross-entropy for one 0/1 output, mean squared error otherwise (from_logits decided by
+    the model's own outputs)."""
     tensorflow()
     import tf_keras as keras
 
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities),
-        metrics=["accuracy"],
-    )
+    if len(model.outputs) != 1:
+        raise SchemeFailed(f"fine-tuning needs a single-output model; this one has {len(model.outputs)} outputs")
+    with quiet():
+        out = np.asarray(model(_first(features(data), 16), training=False)).reshape(min(16, len(data)), -1)
+    y = data.y
+    units = out.shape[1]
+    probabilities = bool((out >= -1e-6).all() and (out <= 1 + 1e-6).all())
+    integral = y.dtype.kind in "iub" or np.array_equal(y, np.round(y))
+    if units >= 2 and y.ndim == 2 and y.shape[1] == units:
+        loss = keras.losses.CategoricalCrossentropy(from_logits=not probabilities)
+    elif units >= 2 and integral:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not (probabilities and np.allclose(out.sum(axis=1), 1, atol=1e-3)))
+    elif units == 1 and integral and set(np.unique(y)) <= {0, 1}:
+        loss = keras.losses.BinaryCrossentropy(from_logits=not probabilities)
+    else:
+        loss = keras.losses.MeanSquaredError()
+    metrics = ["accuracy"] if not isinstance(loss, keras.losses.MeanSquaredError) else []
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
+
+
+def _first(x, count: int):
+    return {k: v[:count] for k, v in x.items()} if isinstance(x, dict) else x[:count]
 
 
 def fit(model, data: Dataset, *, epochs: int, batch_size: int, label: str, progress=None, callbacks=()) -> dict:
@@ -60,7 +78,7 @@ def fit(model, data: Dataset, *, epochs: int, batch_size: int, label: str, progr
 
     with quiet():
         model.fit(
-            data.x,
+            features(data),
             data.y,
             epochs=epochs,
             batch_size=batch_size,
@@ -84,7 +102,6 @@ def _status(logs) -> str:
 def quantization_aware(model, data: Dataset, options, *, preserve: tuple[str, ...] = (), progress=None):
     """QAT on a float tf-keras model; after pruning/clustering, the collaborative scheme that keeps them."""
     mot = tfmot()
-    probabilities = outputs_probabilities(model, data.x)
     with quiet():
         try:
             if not preserve:
@@ -96,7 +113,7 @@ def quantization_aware(model, data: Dataset, options, *, preserve: tuple[str, ..
                     qat = mot.quantization.keras.quantize_apply(annotated, scheme)
         except (ValueError, RuntimeError, TypeError) as err:
             raise SchemeFailed(f"quantization-aware training cannot wrap this model: {_one_line(err)}") from None
-    compile_for_classification(qat, options.learning_rate, probabilities)
+    compile_for_task(qat, options.learning_rate, data)
     logs = fit(qat, data, epochs=options.epochs, batch_size=options.batch_size, label="qat", progress=progress)
     return qat, logs
 
@@ -120,13 +137,12 @@ def prune(model, data: Dataset, options, progress=None):
     schedule = sparsity.PolynomialDecay(
         initial_sparsity=0.0, final_sparsity=options.sparsity, begin_step=0, end_step=end_step, frequency=frequency
     )
-    probabilities = outputs_probabilities(model, data.x)
     with quiet():
         try:
             pruned = sparsity.prune_low_magnitude(model, pruning_schedule=schedule)
         except ValueError as err:
             raise SchemeFailed(f"pruning cannot wrap this model: {_one_line(err)}") from None
-    compile_for_classification(pruned, options.learning_rate, probabilities)
+    compile_for_task(pruned, options.learning_rate, data)
     fit(pruned, data, epochs=options.epochs, batch_size=options.batch_size, label="pruning", progress=progress,
         callbacks=[sparsity.UpdatePruningStep()])
     with quiet():
@@ -141,7 +157,6 @@ def cluster(model, data: Dataset, options, *, preserve_sparsity: bool = False, p
         "number_of_clusters": options.clusters,
         "cluster_centroids_init": clustering.CentroidInitialization.KMEANS_PLUS_PLUS,
     }
-    probabilities = outputs_probabilities(model, data.x)
     with quiet():
         if preserve_sparsity:
             from tensorflow_model_optimization.python.core.clustering.keras.experimental import cluster as experimental
@@ -151,7 +166,7 @@ def cluster(model, data: Dataset, options, *, preserve_sparsity: bool = False, p
             clustered = clustering.cluster_weights(model, **kwargs)
     if clustered is None:  # what cluster_weights returns for a Keras 3 model
         raise SchemeFailed("clustering returned no model: it needs a tf-keras (Keras 2) model")
-    compile_for_classification(clustered, options.learning_rate, probabilities)
+    compile_for_task(clustered, options.learning_rate, data)
     fit(clustered, data, epochs=options.epochs, batch_size=options.batch_size, label="clustering", progress=progress)
     with quiet():
         return clustering.strip_clustering(clustered)

@@ -44,6 +44,51 @@ class Goals(BaseModel):
         False,
         description="The size goals apply to the gzip-compressed file (this lets pruning and clustering count).",
     )
+    min_sqnr_db: float | None = Field(
+        None,
+        description="Fidelity without labels: the worst output's signal-to-quantization-noise ratio against the "
+        "float32 model, in dB, on the inputs given.",
+    )
+    max_prediction_change: float | None = Field(
+        None, ge=0, le=1,
+        description="Fidelity without labels: largest fraction of inputs whose top-1 class differs from the float32 "
+        "model's (outputs that are class scores).",
+    )
+    max_ram_kb: float | None = Field(
+        None, gt=0,
+        description="Working memory on the target, KiB: the TFLM tensor arena (microcontroller); not measured elsewhere.",
+    )
+
+
+BUILTIN_METRICS = ("top1", "top5", "binary", "mae", "rmse")
+PYTHON_PREFIX = "python:"
+
+
+class Task(BaseModel):
+    """How accuracy is measured when labels exist."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str | None = Field(
+        None,
+        description="top1 | top5 | binary | mae | rmse | python:package.module:function (default: top1 for class "
+        "scores with integer or one-hot labels).",
+    )
+    output: str | None = Field(None, description="The output the labels belong to (default: the model's first output).")
+    higher_is_better: StrictBool | None = Field(None, description="For a python: metric (built-ins know their direction).")
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str | None) -> str | None:
+        if value is None or value in BUILTIN_METRICS:
+            return value
+        if value.startswith(PYTHON_PREFIX):
+            module, sep, function = value[len(PYTHON_PREFIX):].partition(":")
+            if module and sep and function:
+                return value
+            raise ValueError(f"'{value}' is not of the form python:package.module:function")
+        raise ValueError(f"'{value}' is not a metric{did_you_mean(value, BUILTIN_METRICS)}; choose one of: "
+                         f"{', '.join(BUILTIN_METRICS)}, or python:package.module:function")
 
 
 class Inputs(BaseModel):
@@ -93,6 +138,8 @@ class Answers(BaseModel):
     goals: Goals = Field(default_factory=Goals, description="What the optimized model must achieve.")
     inputs: Inputs = Field(default_factory=Inputs, description="Where the model and data are.")
     budget: Budget = Field(default_factory=Budget, description="A bound on the search (run and compare).")
+    task: Task = Field(default_factory=Task, description="How accuracy is measured when labels exist.")
+    strict: StrictBool = Field(False, description="A goal left not_measured fails the attempt (CI).")
 
     # The known data levels and targets come from the rule set, given as validation context
     # ({"data": [...], "hardware": [...]}) so that this module needs nothing from the engine.

@@ -34,6 +34,30 @@ class HardwareReport(_Model):
     arena_bytes: int | None = Field(None, description="Smallest working tensor arena (microcontrollers, with tflite-micro).")
 
 
+class OutputFidelity(_Model):
+    sqnr_db: float | None = Field(None, description="Signal-to-quantization-noise ratio against float32, dB (capped at 200).")
+    cosine: float | None = Field(None, description="Mean cosine similarity of each input's output with float32's.")
+    max_abs_error: float | None = Field(None, description="Largest absolute difference from float32's output.")
+    top1_agreement: float | None = Field(None, description="Share of inputs with float32's top-1 class (class scores only).")
+
+
+class Fidelity(_Model):
+    inputs: str = Field(description="The inputs it was measured on.")
+    calibration_data: bool = Field(False, description="Those inputs are the calibration data itself.")
+    outputs: dict[str, OutputFidelity] = Field(description="Per output, by name.")
+
+    @property
+    def worst_sqnr_db(self) -> float | None:
+        values = [o.sqnr_db for o in self.outputs.values() if o.sqnr_db is not None]
+        return min(values) if values else None
+
+    @property
+    def prediction_change(self) -> float | None:
+        """The largest share of inputs whose top-1 class changed, over the class-score outputs."""
+        values = [1 - o.top1_agreement for o in self.outputs.values() if o.top1_agreement is not None]
+        return round(max(values), 6) if values else None
+
+
 class Metrics(_Model):
     model_config = ConfigDict(extra="allow")  # what a scheme adds: sparsity, unique_weights, ...
 
@@ -48,6 +72,8 @@ class Metrics(_Model):
     latency_ms: float | None = Field(None, description="Median single-inference latency on this host's CPU.")
     latency_p90_ms: float | None = None
     latency_threads: int | None = None
+    ram_bytes: int | None = Field(None, description="Working memory on the target (the TFLM tensor arena), where measured.")
+    fidelity: Fidelity | None = Field(None, description="Outputs against the float32 model's, per output.")
 
     def judged_size(self, compressed: bool) -> int:
         """The size the size goals are judged on: the gzip file's for a compressed download."""

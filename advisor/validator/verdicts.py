@@ -40,11 +40,27 @@ def verdicts(goals: Goals, metrics: Metrics, *, latency_answers_goal: bool, hard
             )
         else:
             result.append(_at_most("max_latency_ms", goals.max_latency_ms, metrics.latency_ms, "latency was not measured"))
+    fidelity = metrics.fidelity
+    if goals.min_sqnr_db is not None:
+        result.append(_at_least("min_sqnr_db", goals.min_sqnr_db, fidelity.worst_sqnr_db if fidelity else None,
+                                "no inputs (inputs.eval or inputs.representative) to compare the outputs with float32's on"))
+    if goals.max_prediction_change is not None:
+        why = ("no inputs (inputs.eval or inputs.representative) to compare the outputs with float32's on" if fidelity is None
+               else "no output of the model is class scores, so there is no top-1 class to change")
+        result.append(_at_most("max_prediction_change", goals.max_prediction_change,
+                               fidelity.prediction_change if fidelity else None, why))
+    if goals.max_ram_kb is not None:
+        ram = metrics.ram_bytes / 1024 if metrics.ram_bytes is not None else None
+        result.append(_at_most("max_ram_kb", goals.max_ram_kb, round(ram, 3) if ram is not None else None,
+                               f"working memory is not measured for {hardware} (only the microcontroller interpreter's "
+                               "tensor arena is)"))
     return result
 
 
-def passed(verdict_list: list[Verdict], hardware: HardwareReport | None) -> bool:
-    return all(v.status != "fail" for v in verdict_list) and (hardware is None or hardware.compatible)
+def passed(verdict_list: list[Verdict], hardware: HardwareReport | None, *, strict: bool = False) -> bool:
+    """No goal failed and the target can run it; with `strict`, no goal was left unmeasured either."""
+    failing = {"fail", "not_measured"} if strict else {"fail"}
+    return all(v.status not in failing for v in verdict_list) and (hardware is None or hardware.compatible)
 
 
 def _at_least(goal: str, limit: float, measured: float | None, why_missing: str | None) -> Verdict:

@@ -65,11 +65,16 @@ def loaded_dense(dense_keras):
 def producer(loaded, workdir, *, integer_only=False, representative=None, train=None, **options):
     """A Producer for `loaded` with the step context the runner would build."""
     from advisor.engine.rules import load_rules
+    from advisor.executor.data import Dataset, bind
     from advisor.executor.produce import Producer
     from advisor.executor.step import StepContext
     from advisor.models.options import RunOptions
     from advisor.report.progress import NullProgress
 
+    if representative is not None:
+        representative = bind(Dataset({"x": representative}, None, "test"), "representative", loaded.signature)
+    if train is not None:
+        train = bind(train, "train", loaded.signature)
     context = StepContext(loaded=loaded, integer_io=integer_only, representative=representative, train=train,
                           options=RunOptions(**{"epochs": 2, "learning_rate": 1e-3, **options}), progress=NullProgress(),
                           workdir=str(workdir))
@@ -88,3 +93,15 @@ def make_job(loaded_dense, digits, tmp_path):
 def save_npz(path, **arrays):
     np.savez(path, **arrays)
     return path
+
+
+def top1_accuracy(content: bytes, dataset) -> float:
+    """Top-1 accuracy of a single-input .tflite on a Dataset, through the advisor's own Runner."""
+    from advisor.executor.data import Dataset
+    from advisor.tflite_graph import signature
+    from advisor.validator.metrics import Runner, top1
+
+    sig = signature(content)
+    data = Dataset({sig.inputs[0].name: next(iter(dataset.inputs.values()))}, dataset.y, dataset.source)
+    outputs = Runner(content, sig).predict(data)
+    return float((top1(outputs[sig.outputs[0].name]) == dataset.y).mean())

@@ -106,15 +106,14 @@ def five_d(tf, digits, tmp_path_factory):
     """A model with a rank-5 activation: (1, 2, 4, 8, 1) between two reshapes. Float32 and int8 (batch 1)."""
     import tf_keras as keras
 
-    from advisor.executor.model_io import LoadedModel, ModelFormat
+    from advisor.executor.model_io import LoadedModel
     from tests.integration.conftest import producer
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.layers.Input((8, 8, 1)), keras.layers.Reshape((2, 4, 8, 1)),
                               keras.layers.Lambda(lambda t: t * 2.0), keras.layers.Reshape((64,)),
                               keras.layers.Dense(10, activation="softmax")])
-    loaded = LoadedModel(path="5d", format=ModelFormat.KERAS2, keras=model, saved_model=None, input_name=None,
-                         input_shape=(8, 8, 1), input_dtype="float32", classes=10)
+    loaded = LoadedModel.from_keras(model, "5d")
     folder = tmp_path_factory.mktemp("5d")
     paths = {}
     for name, scheme, integer_only in (("float32", "float32", False), ("int8", "full_integer", True)):

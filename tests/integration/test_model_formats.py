@@ -57,7 +57,7 @@ def test_a_folder_without_a_saved_model_is_bad_input(tmp_path):
 @pytest.mark.parametrize("name", ["k3.keras", "k3.h5", "plain_savedmodel"])
 def test_post_training_schemes_work_from_keras3_and_plain_savedmodels(keras3_models, make_job, name, digits):
     loaded = load_model(str(keras3_models / name))
-    assert loaded.input_shape == (8, 8, 1)
+    assert loaded.signature.inputs[0].shape == (8, 8, 1)
     job = make_job(integer_only=True, loaded=loaded)
     graph = read_graph(job.produce("full_integer").content)
     assert graph.inputs[0].dtype == "int8" and graph.inputs[0].shape_signature[0] == 1
@@ -97,14 +97,14 @@ def test_a_keras3_model_goes_through_run_end_to_end(keras3_models, tmp_path):
 def test_a_tf_keras_savedmodel_folder_loads_and_converts(dense_keras, tmp_path, make_job, digits):
     import tf_keras
 
-    from advisor.validator.metrics import top1_accuracy
+    from tests.integration.conftest import top1_accuracy
 
     tf_keras.models.load_model(dense_keras).save(tmp_path / "k2_savedmodel", save_format="tf")
     loaded = load_model(str(tmp_path / "k2_savedmodel"))
-    assert loaded.format is ModelFormat.KERAS2_SAVEDMODEL and loaded.input_shape == (8, 8, 1)
+    assert loaded.format is ModelFormat.KERAS2_SAVEDMODEL and loaded.signature.inputs[0].shape == (8, 8, 1)
     content = make_job(integer_only=True, loaded=loaded).produce("full_integer").content
     assert read_graph(content).inputs[0].dtype == "int8"
-    assert top1_accuracy(content, digits["eval"].x, digits["eval"].y) > 0.8
+    assert top1_accuracy(content, digits["eval"]) > 0.8
 
 
 def test_model_file_bytes_reads_keras3_zips_and_savedmodels_without_tensorflow(keras3_models):

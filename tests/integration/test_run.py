@@ -128,9 +128,9 @@ def test_an_existing_output_folder_is_refused_without_force(dense_keras, data_fi
     "make, message",
     [
         (lambda d: {"x": np.full((4, 8, 8, 1), np.nan, np.float32), "y": np.zeros(4, np.int64)}, "NaN"),
-        (lambda d: {"x": np.zeros((0, 8, 8, 1), np.float32), "y": np.zeros(0, np.int64)}, "x is empty"),
-        (lambda d: {"x": d["eval"].x, "y": d["eval"].y[:-3]}, "x has 360 samples but y has 357"),
-        (lambda d: {"y": d["eval"].y}, "has no array 'x'"),
+        (lambda d: {"x": np.zeros((0, 8, 8, 1), np.float32), "y": np.zeros(0, np.int64)}, "array 'x' is empty"),
+        (lambda d: {"x": d["eval"].x, "y": d["eval"].y[:-3]}, "the inputs have 360 samples but y has 357"),
+        (lambda d: {"y": d["eval"].y}, "holds no input arrays (it has: y)"),
     ],
 )
 def test_bad_data_files_are_bad_input_naming_the_file(dense_keras, digits, tmp_path, make, message):
@@ -145,7 +145,7 @@ def test_bad_data_files_are_bad_input_naming_the_file(dense_keras, digits, tmp_p
 def test_data_of_the_wrong_shape_is_bad_input_before_any_conversion(dense_keras, tmp_path):
     path = save_npz(tmp_path / "calib.npz", x=np.zeros((10, 28, 28, 1), np.float32))
     a = answers(dense_keras, {"representative": path}, data="unlabelled", hardware="edgetpu")
-    with pytest.raises(DataError, match=r"shape \(10, 28, 28, 1\), the model's input needs \(N, 8, 8, 1\)"):
+    with pytest.raises(DataError, match=r"shape \(10, 28, 28, 1\), the model's input 'input_1' needs \(N, 8, 8, 1\)"):
         run(a, rules=RULES, out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
 

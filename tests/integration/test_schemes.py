@@ -5,7 +5,7 @@ import pytest
 
 from advisor.errors import SchemeFailed
 from advisor.tflite_graph import read_graph
-from advisor.validator.metrics import top1_accuracy
+from tests.integration.conftest import top1_accuracy
 from advisor.validator.weights import weight_statistics
 
 
@@ -49,7 +49,7 @@ def test_full_integer_for_an_integer_only_target_is_int8_everywhere_with_batch_o
     assert activation_dtypes(graph) <= {"int8", "int32"}
     assert len(content) <= 0.30 * baseline_size
     # it still classifies: LiteRT run with the int8 input scale
-    assert top1_accuracy(content, digits["eval"].x, digits["eval"].y) > 0.8
+    assert top1_accuracy(content, digits["eval"]) > 0.8
 
 
 def test_full_integer_for_cpu_keeps_float_io(make_job):
@@ -70,7 +70,7 @@ def test_qat_converts_to_int8(make_job, digits):
     content = make_job(integer_only=True, epochs=1).produce("qat").content
     graph = read_graph(content)
     assert graph.inputs[0].dtype == "int8" and activation_dtypes(graph) <= {"int8", "int32"}
-    assert top1_accuracy(content, digits["eval"].x, digits["eval"].y) > 0.8
+    assert top1_accuracy(content, digits["eval"]) > 0.8
 
 
 def test_pruning_reaches_its_target_sparsity_in_the_delivered_file(make_job):
@@ -115,13 +115,12 @@ def test_pre_steps_are_reused_between_attempts(make_job):
 def test_an_op_without_an_int8_kernel_fails_loudly_naming_it(tf, digits, tmp_path):
     import tf_keras as keras
 
-    from advisor.executor.model_io import LoadedModel, ModelFormat
+    from advisor.executor.model_io import LoadedModel
     from tests.integration.conftest import producer
 
     model = keras.Sequential([keras.layers.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(16),
                               keras.layers.Lambda(lambda t: tf.math.cumsum(t, axis=1)), keras.layers.Dense(10)])
-    loaded = LoadedModel(path="cumsum", format=ModelFormat.KERAS2, keras=model, saved_model=None, input_name=None,
-                         input_shape=(8, 8, 1), input_dtype="float32", classes=10)
+    loaded = LoadedModel.from_keras(model, "cumsum")
     job = producer(loaded, tmp_path, integer_only=True, representative=digits["representative"].x[:50])
     with pytest.raises(SchemeFailed, match=r"CUMSUM \(op \d+\)"):
         job.produce("full_integer")
