@@ -17,7 +17,7 @@ from advisor.errors import BadInput
 from advisor.models.answers import Answers
 from advisor.models.options import RunOptions
 from advisor.models.recommendation import Recommendation
-from advisor.models.report import Attempt, Baseline, attempt_label
+from advisor.models.report import Attempt, Baseline, Metrics, attempt_label
 from advisor.output import OutputFolder
 from advisor.plan import plan
 from advisor.search import Sweep, search
@@ -55,11 +55,40 @@ def combinations(answers: Answers, rules: RuleSet) -> list[tuple[str, tuple[str,
     return [(scheme, combo) for combo in step_sets for scheme in schemes]
 
 
-def objectives_of(row: Attempt, compressed: bool) -> dict[str, float | None]:
+QUALITY = {  # the accuracy axis, by what could be measured: (label, lower is better)
+    "accuracy_drop": "accuracy drop vs float32",
+    "prediction_change": "share of inputs whose top-1 class changed vs float32",
+    "noise_db": "quantization noise: minus the worst output's SQNR vs float32 (dB)",
+}
+
+
+def quality_axis(rows: list[Attempt]) -> str:
+    """The accuracy drop where labels exist; without them, fidelity against float32."""
+    measured = [r.metrics for r in rows if r.metrics is not None]
+    if any(m.accuracy_drop is not None for m in measured):
+        return "accuracy_drop"
+    if any(m.fidelity and m.fidelity.prediction_change is not None for m in measured):
+        return "prediction_change"
+    return "noise_db"
+
+
+def quality_of(metrics: Metrics | None, axis: str) -> float | None:
+    if metrics is None:
+        return None
+    if axis == "accuracy_drop":
+        return metrics.accuracy_drop
+    if metrics.fidelity is None:
+        return None
+    if axis == "prediction_change":
+        return metrics.fidelity.prediction_change
+    return -metrics.fidelity.worst_sqnr_db if metrics.fidelity.worst_sqnr_db is not None else None
+
+
+def objectives_of(row: Attempt, compressed: bool, axis: str = "accuracy_drop") -> dict[str, float | None]:
     m = row.metrics
     return {
         "size": m.judged_size(compressed) if m else None,
-        "accuracy_drop": m.accuracy_drop if m else None,
+        axis: quality_of(m, axis),
         "latency_ms": m.latency_ms if m else None,
     }
 
@@ -113,7 +142,8 @@ def compare(answers: Answers, *, out: str | Path = "advisor-compare", force: boo
 
 
 def _judge(answers: Answers, rec: Recommendation, baseline: Baseline, rows: list[Attempt], notes: list[str]) -> Comparison:
-    points = [objectives_of(r, answers.goals.compressed_download) for r in rows]
+    axis = quality_axis(rows)
+    points = [objectives_of(r, answers.goals.compressed_download, axis) for r in rows]
     front, names = pareto_front(points)
     key = (rec.scheme, tuple(rec.pre_steps))
     pick = next((i for i, r in enumerate(rows) if (r.scheme, tuple(r.pre_steps)) == key), None)

@@ -47,7 +47,7 @@ def load_data(plan: Plan) -> RunData:
     if spec.model.startswith(BUILTIN_PREFIX) and spec.model != builtin.NAME:
         raise AnswersError(f"answers: inputs.model: unknown built-in '{spec.model}'{did_you_mean(spec.model, [builtin.NAME])}")
 
-    def load(role: str, labelled: bool):
+    def load(role: str, labelled: bool | None):
         path = getattr(spec, role)
         if path is None:
             return None
@@ -57,7 +57,7 @@ def load_data(plan: Plan) -> RunData:
             return builtin.split(role)
         return load_dataset(path, role=f"inputs.{role}", labelled=labelled)
 
-    data = RunData(representative=load("representative", False), train=load("train", True), eval=load("eval", True))
+    data = RunData(representative=load("representative", False), train=load("train", True), eval=load("eval", None))
     if data.representative is None and data.train is not None:
         data.representative = data.train.unlabelled(f"{data.train.source} (inputs without labels)")
         data.notes.append("no inputs.representative: calibrating on the training inputs")
@@ -69,8 +69,9 @@ def load_data(plan: Plan) -> RunData:
                 raise AnswersError(f"answers: inputs.train: {name} fine-tunes the model and needs labelled training data (x and y)")
             if level == "unlabelled" and data.representative is None:
                 raise AnswersError(f"answers: inputs.representative: {name} calibrates on a representative sample of 100-500 inputs")
-    if data.eval is None:
-        data.notes.append("no inputs.eval: accuracy is not measured, so an accuracy goal stays unverified")
+    if data.eval is None or data.eval.y is None:
+        what = "no inputs.eval" if data.eval is None else "inputs.eval has no labels (y)"
+        data.notes.append(f"{what}: accuracy is not measured, so an accuracy goal stays unverified")
     return data
 
 
@@ -298,7 +299,7 @@ class Workbench:
         metrics.size_reduction = size_reduction(answers.goals, metrics, base)
         if metrics.accuracy is not None and base.accuracy is not None:
             metrics.baseline_accuracy = base.accuracy
-            metrics.accuracy_drop = round(base.accuracy - metrics.accuracy, 6)
+            metrics.accuracy_drop = round(self.measure.metric.drop(base.accuracy, metrics.accuracy), 6)
         extras = dict(produced.extras)
         if steps:  # what pruning and clustering left, read from the file that is delivered
             extras.update(weight_statistics(content))

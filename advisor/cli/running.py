@@ -50,17 +50,20 @@ def _run_options(p) -> None:
 
 
 def _budget_options(p) -> None:
+    p.add_argument("--strict", action="store_true", help="a goal left not_measured fails the attempt (answers: strict: true)")
     p.add_argument("--max-attempts", type=int, metavar="N", help="stop the search after N attempts (answers: budget.max_attempts)")
     p.add_argument("--max-minutes", type=float, metavar="M", help="start no attempt after M minutes (answers: budget.max_minutes)")
 
 
 def _answers(args, rules):
-    """The answers file, with the budget flags laid over its `budget` section."""
+    """The answers file, with --strict and the budget flags laid over it."""
     from advisor.api import parse_answers
     from advisor.models.answers import read_answers_file
 
     answers = read_answers_file(args.answers, rules=rules)
     flags = {k: getattr(args, k) for k in ("max_attempts", "max_minutes") if getattr(args, k, None) is not None}
+    if getattr(args, "strict", False):
+        answers = answers.model_copy(update={"strict": True})
     if not flags:
         return answers
     raw = answers.model_dump(exclude_defaults=True)

@@ -101,7 +101,13 @@ class Target(_Strict):
     facts: list[str] = Field(default_factory=list, description="Facts shown when explaining.")
 
 
+class KernelList(_Strict):
+    source: str = Field(description="Where the list comes from.")
+    ops: list[str] = Field(description="Builtin op names.")
+
+
 class HardwareCatalog(_Strict):
+    int8_kernels: KernelList | None = Field(None, description="Builtin ops with an int8 kernel in LiteRT.")
     targets: dict[str, Target] = Field(min_length=1, description="Target id -> target.")
 
 
@@ -156,6 +162,7 @@ class RuleSet:
         self.schemes = catalog.schemes
         self.pre_step_catalog = catalog.pre_steps
         self.targets = hardware.targets
+        self.int8_kernels = frozenset(hardware.int8_kernels.ops) if hardware.int8_kernels else frozenset()
         self.data_level_ids = [level.id for level in catalog.data_levels]
         self.data_rank = {level.id: rank for rank, level in enumerate(catalog.data_levels)}
         self.data_levels = {level.id: level for level in catalog.data_levels}

@@ -8,10 +8,6 @@ from collections.abc import Callable
 from advisor.errors import SchemeFailed
 from advisor.executor.tf_env import quiet, tensorflow
 from advisor.models.signature import tensor_name
-from advisor.tflite_graph import read_graph
-
-BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
-
 
 def converter_for(model, loaded, batch: int | None, workdir: str):
     """A TFLiteConverter for `model` (a tf-keras model) or, when None, the loaded original.
@@ -55,9 +51,9 @@ def converter_for(model, loaded, batch: int | None, workdir: str):
     return tf.lite.TFLiteConverter.from_concrete_functions([function], keras_model)
 
 
-def convert(context, model, scheme: str, configure=None, integer_activations: str | None = None) -> bytes:
+def convert(context, model, scheme: str, configure=None) -> bytes:
     """Convert `model` (None: the loaded original) for `context`'s target, configured by
-    `configure(converter, tf)`; checks integer kernels when asked and that LiteRT can load the result."""
+    `configure(converter, tf)`, and check that LiteRT can load the result."""
     tf = tensorflow()
     with quiet():
         converter = converter_for(model, context.loaded, context.batch, context.workdir)
@@ -68,8 +64,6 @@ def convert(context, model, scheme: str, configure=None, integer_activations: st
         content = run_converter(converter, scheme)
     finally:
         task.finish()
-    if integer_activations:
-        require_integer(content, scheme, integer_activations)
     verify_loads(content, scheme)
     return content
 
@@ -122,19 +116,6 @@ def _unsupported_ops(text: str) -> str | None:
 def last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return (lines[0] if lines else "unknown converter error")[:300]
-
-
-def require_integer(content: bytes, scheme: str, activations: str) -> None:
-    """Fail, naming each op, when an op kept float activations (it has no `activations` kernel)."""
-    graph = read_graph(content)
-    floating = [
-        op for op in graph.ops if op.name not in BOUNDARY_OPS and op.activation_dtypes() & {"float32", "float16"}
-    ]
-    if floating:
-        names = ", ".join(f"{op.name} (op {op.index})" for op in floating[:8])
-        raise SchemeFailed(
-            f"{scheme}: {len(floating)} op(s) have no {activations} kernel and would stay float: {names}"
-        )
 
 
 def verify_loads(content: bytes, scheme: str) -> None:

@@ -48,8 +48,9 @@ class Dataset:
         return {k: v[index : index + 1] for k, v in self.inputs.items()}
 
 
-def load_dataset(path: str, *, role: str, labelled: bool) -> Dataset:
-    """Read `path` for `role` (e.g. 'inputs.train'); labelled roles need `y`."""
+def load_dataset(path: str, *, role: str, labelled: bool | None) -> Dataset:
+    """Read `path` for `role` (e.g. 'inputs.train'); labelled roles need `y`, unlabelled ones drop
+    it, and `labelled=None` keeps it where the file has it (evaluation data)."""
     file = Path(path)
     where = f"{role}: {path}"
     if not file.is_file():
@@ -72,7 +73,7 @@ def load_dataset(path: str, *, role: str, labelled: bool) -> Dataset:
         raise DataError(f"{where}: the {suffix} holds no input arrays (it has: {LABELS if y is not None else 'nothing'})")
     if labelled and y is None:
         raise DataError(f"{where}: labelled data needs an .npz with the inputs and an array 'y'")
-    return check_dataset(Dataset(arrays, y if labelled else None, str(path)), role)
+    return check_dataset(Dataset(arrays, y if labelled is not False else None, str(path)), role)
 
 
 def check_dataset(data: Dataset, role: str) -> Dataset:

@@ -29,7 +29,9 @@ def dynamic_range(context: StepContext, model) -> StepResult:
 
 
 def _int8_everywhere(context: StepContext):
-    """Int8 kernels only (an op without one fails the conversion); int8 I/O for integer-only targets."""
+    """Int8 kernels where LiteRT has them; an op without one stays float (a mixed model, which the
+    hardware check accepts on targets that run float and rejects, naming the op, on the others);
+    int8 I/O for integer-only targets."""
 
     def configure(converter, tf):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -43,7 +45,7 @@ def _int8_everywhere(context: StepContext):
 
 
 def full_integer(context: StepContext, model) -> StepResult:
-    return StepResult(content=convert(context, model, "full_integer", _int8_everywhere(context), integer_activations="int8"))
+    return StepResult(content=convert(context, model, "full_integer", _int8_everywhere(context)))
 
 
 def int16x8(context: StepContext, model) -> StepResult:
@@ -57,14 +59,14 @@ def int16x8(context: StepContext, model) -> StepResult:
             converter.inference_input_type = tf.int16
             converter.inference_output_type = tf.int16
 
-    return StepResult(content=convert(context, model, "int16x8", configure, integer_activations="int16"))
+    return StepResult(content=convert(context, model, "int16x8", configure))
 
 
 def qat(context: StepContext, model) -> StepResult:
     start = model if model is not None else context.loaded.fresh_keras2()
     trained, logs = training.quantization_aware(start, context.train, context.options, preserve=context.applied,
                                                 progress=context.progress)
-    content = convert(context, trained, "qat", _int8_everywhere(context), integer_activations="int8")
+    content = convert(context, trained, "qat", _int8_everywhere(context))
     return StepResult(content=content, extras={"qat_train_accuracy": round(logs["accuracy"], 4)} if "accuracy" in logs else {})
 
 

@@ -32,6 +32,8 @@ class HardwareReport(_Model):
     notes: list[str] = Field(default_factory=list)
     ops: int = Field(0, description="Operators in the model.")
     arena_bytes: int | None = Field(None, description="Smallest working tensor arena (microcontrollers, with tflite-micro).")
+    float_ops: int = Field(0, description="Ops left computing in float in a quantized (mixed) model.")
+    root_causes: list[str] = Field(default_factory=list, description="The float ops' types with no int8 kernel.")
 
 
 class OutputFidelity(_Model):

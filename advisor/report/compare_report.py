@@ -7,24 +7,28 @@ import io
 from rich.console import Console
 from rich.table import Table
 
+from advisor.compare import QUALITY, quality_axis, quality_of
 from advisor.models.answers import Answers
-from advisor.report.run_report import _acc, _drop, _hardware, _mb, _ms, _pct, budget_text, verdict_text
+from advisor.report.run_report import _acc, _drop, _fidelity, _hardware, _mb, _ms, _pct, budget_text, verdict_text
 
-COLUMNS = ["#", "scheme", "pre-steps", "size", "gzip", "reduction", "accuracy", "drop", "latency", "hardware", "verdict", "front", "pick"]
+COLUMNS = ["#", "scheme", "pre-steps", "size", "gzip", "reduction", "accuracy", "drop", "fidelity", "latency", "hardware",
+           "verdict", "front", "pick"]
+VERDICT = COLUMNS.index("verdict")
 
 
 def rows(comparison) -> list[list[str]]:
     b = comparison.baseline.metrics
-    table = [["base", "float32", "", _mb(b.size_bytes), _mb(b.gzip_bytes), "-", _acc(b.accuracy), "-", _ms(b), "-", "baseline", "", ""]]
+    table = [["base", "float32", "", _mb(b.size_bytes), _mb(b.gzip_bytes), "-", _acc(b.accuracy), "-", "reference", _ms(b), "-", "baseline", "", ""]]
     for i, r in enumerate(comparison.rows):
         m = r.metrics
         front = "●" if i in comparison.front else ""
         pick = "◀ pick" if i == comparison.pick else ""
         if m is None:
-            table.append([str(i), r.scheme, ",".join(r.pre_steps), "-", "-", "-", "-", "-", "-", "-", verdict_text(r), front, pick])
+            table.append([str(i), r.scheme, ",".join(r.pre_steps), "-", "-", "-", "-", "-", "-", "-", "-", verdict_text(r), front, pick])
             continue
         table.append([str(i), r.scheme, ",".join(r.pre_steps), _mb(m.size_bytes), _mb(m.gzip_bytes), _pct(m.size_reduction),
-                      _acc(m.accuracy), _drop(m.accuracy_drop), _ms(m), _hardware(r.hardware), verdict_text(r), front, pick])
+                      _acc(m.accuracy), _drop(m.accuracy_drop, m.accuracy_metric), _fidelity(m), _ms(m), _hardware(r.hardware),
+                      verdict_text(r), front, pick])
     return table
 
 
@@ -34,7 +38,7 @@ def print_comparison(comparison, out: str, console: Console | None = None) -> No
     for column in COLUMNS:
         table.add_column(column, overflow="fold")
     for row in rows(comparison):
-        style = "green" if row[10].startswith("PASS") else "red" if row[10].startswith(("FAIL", "failed")) else None
+        style = "green" if row[VERDICT].startswith("PASS") else "red" if row[VERDICT].startswith(("FAIL", "failed")) else None
         table.add_row(*row, style=style)
     console.print(table)
     console.print(f"Pareto front over {', '.join(comparison.objectives)}: " + ", ".join(comparison.rows[i].label for i in comparison.front))
@@ -121,7 +125,19 @@ def _label_groups(ax, comparison, points) -> None:
         placed.append(box)
 
 
-def _key(ax, comparison, compressed: bool) -> None:
+def _quality_text(value: float, axis: str) -> str:
+    if axis == "accuracy_drop":
+        return f"{value * 100:+.2f} pts"
+    if axis == "prediction_change":
+        return f"{value:.1%} changed"
+    return f"SQNR {-value:.1f} dB"
+
+
+def _scale(axis: str) -> float:
+    return 100.0 if axis in ("accuracy_drop", "prediction_change") else 1.0
+
+
+def _key(ax, comparison, compressed: bool, axis: str) -> None:
     """The legend of the numbers on the points: name, size, drop, and whether it meets every goal."""
     lines = [("#  ✓ meets every goal / ✗ misses one", "black")]
     for i, r in enumerate(comparison.rows):
@@ -129,7 +145,8 @@ def _key(ax, comparison, compressed: bool) -> None:
             lines.append((f"{i:>2} ✗ {r.label}: failed to run", "tab:red"))
             continue
         size = (r.metrics.gzip_bytes if compressed else r.metrics.size_bytes) / 1e6
-        drop = "n/a" if r.metrics.accuracy_drop is None else f"{r.metrics.accuracy_drop * 100:+.2f} pts"
+        value = quality_of(r.metrics, axis)
+        drop = "n/a" if value is None else _quality_text(value, axis)
         marks = (" ●" if i in comparison.front else "") + (" ★" if i == comparison.pick else "")
         lines.append((f"{i:>2} {'✓' if r.passed else '✗'} {r.label}: {size:.3f} MB, {drop}{marks}",
                       "tab:green" if r.passed else "tab:red"))
@@ -147,6 +164,7 @@ def compare_plot(comparison, answers: Answers) -> bytes:
     import matplotlib.pyplot as plt
 
     compressed = answers.goals.compressed_download
+    axis = quality_axis(comparison.rows)
     base = comparison.baseline.metrics
     base_size = (base.gzip_bytes if compressed else base.size_bytes) / 1e6
     fig = plt.figure(figsize=(14, 7), dpi=110)
@@ -158,19 +176,21 @@ def compare_plot(comparison, answers: Answers) -> bytes:
         if r.metrics is None:
             continue
         size = (r.metrics.gzip_bytes if compressed else r.metrics.size_bytes) / 1e6
-        drop = (r.metrics.accuracy_drop or 0.0) * 100
+        value = quality_of(r.metrics, axis)
+        drop = (value if value is not None else 0.0) * _scale(axis)
         points.append((i, size, drop))
         on_front = i in comparison.front
         ax.scatter(size, drop, s=110 if on_front else 40, color="tab:green" if r.passed else "tab:red",
                    edgecolors="black" if on_front else "none", linewidths=1.2, zorder=3,
                    marker="*" if i == comparison.pick else "o")
-    ax.scatter(base_size, 0.0, s=45, color="tab:gray", zorder=3)
-    ax.annotate("float32 baseline", (base_size, 0.0), textcoords="offset points", xytext=(6, 5), fontsize=8, color="tab:gray")
+    if axis != "noise_db":
+        ax.scatter(base_size, 0.0, s=45, color="tab:gray", zorder=3)
+        ax.annotate("float32 baseline", (base_size, 0.0), textcoords="offset points", xytext=(6, 5), fontsize=8, color="tab:gray")
     front = sorted((p for p in points if p[0] in comparison.front), key=lambda p: p[1])
     if len(front) > 1:
         ax.plot([p[1] for p in front], [p[2] for p in front], color="tab:blue", linewidth=1.2, zorder=2, label="Pareto front")
     goals = answers.goals
-    if goals.max_accuracy_drop is not None:
+    if goals.max_accuracy_drop is not None and axis == "accuracy_drop":
         ax.axhline(goals.max_accuracy_drop * 100, color="tab:orange", linestyle="--", label=f"max accuracy drop {goals.max_accuracy_drop * 100:g} pts")
     if goals.max_size_mb is not None:
         ax.axvline(goals.max_size_mb, color="tab:purple", linestyle="--", label=f"max size {goals.max_size_mb:g} MB")
@@ -178,14 +198,15 @@ def compare_plot(comparison, answers: Answers) -> bytes:
         limit = base_size * (1 - goals.min_size_reduction)
         ax.axvline(limit, color="tab:brown", linestyle=":", label=f"{goals.min_size_reduction:.0%} smaller than float32")
     ax.set_xlabel(("gzip-compressed " if compressed else "") + "size (MB)")
-    ax.set_ylabel("accuracy drop vs float32 (points; lower is better)")
+    ax.set_ylabel(QUALITY[axis] + (" (points" if axis == "accuracy_drop" else " (%" if axis == "prediction_change" else " (")
+                  + "; lower is better)")
     ax.set_title(f"advisor compare on {answers.hardware}: green meets every goal, red misses one;\n"
                  "● on the Pareto front (size, drop, latency), ★ the recommendation", fontsize=10)
     ax.margins(x=0.15, y=0.25)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper right", fontsize=8)
-    _key(key, comparison, compressed)
+    _key(key, comparison, compressed, axis)
     _label_groups(ax, comparison, points)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

@@ -8,7 +8,7 @@ from rich.table import Table
 from advisor.models.answers import Answers
 from advisor.models.report import Attempt, HardwareReport, Metrics, Report
 
-COLUMNS = ["#", "scheme", "pre-steps", "size", "reduction", "accuracy", "drop", "latency", "hardware", "verdict"]
+COLUMNS = ["#", "scheme", "pre-steps", "size", "reduction", "accuracy", "drop", "fidelity", "latency", "hardware", "verdict"]
 
 
 def _mb(n: int | None) -> str:
@@ -23,8 +23,25 @@ def _acc(x: float | None) -> str:
     return "-" if x is None else f"{x:.4f}"
 
 
-def _drop(x: float | None) -> str:
-    return "-" if x is None else f"{x * 100:+.2f} pts"
+def _drop(x: float | None, metric: str | None = None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:+.4g}" if metric and "error" in metric else f"{x * 100:+.2f} pts"
+
+
+def _fidelity(m: Metrics) -> str:
+    """The worst output's SQNR and, for class scores, the share of inputs whose top-1 class changed."""
+    f = m.fidelity
+    if f is None:
+        return "-"
+    parts = [f"{f.worst_sqnr_db:.1f} dB"] if f.worst_sqnr_db is not None else []
+    if f.prediction_change is not None:
+        parts.append(f"{f.prediction_change:.1%} changed")
+    return ", ".join(parts) or "-"
+
+
+def unverified(attempt: Attempt) -> list[str]:
+    return [v.goal for v in attempt.verdicts if v.status == "not_measured"]
 
 
 def _ms(m: Metrics) -> str:
@@ -43,10 +60,15 @@ def verdict_text(attempt: Attempt) -> str:
     failed = [v.goal for v in attempt.verdicts if v.status == "fail"]
     if attempt.hardware is not None and not attempt.hardware.compatible:
         failed.append("hardware")
-    unverified = [v.goal for v in attempt.verdicts if v.status == "not_measured"]
-    text = "PASS" if attempt.passed else "FAIL: " + ", ".join(failed)
-    if unverified:
-        text += f" (unverified: {', '.join(unverified)})"
+    missing = unverified(attempt)
+    if attempt.passed:
+        text = "PASS"
+    elif failed:
+        text = "FAIL: " + ", ".join(failed)
+    else:
+        return f"FAIL (strict): unverified: {', '.join(missing)}"
+    if missing:
+        text += f" (unverified: {', '.join(missing)})"
     return text
 
 
@@ -54,16 +76,16 @@ def rows(report: Report) -> list[list[str]]:
     result = []
     if report.baseline:
         b = report.baseline.metrics
-        result.append(["base", "float32", "", _mb(b.size_bytes), "-", _acc(b.accuracy), "-", _ms(b), "-", "baseline"])
+        result.append(["base", "float32", "", _mb(b.size_bytes), "-", _acc(b.accuracy), "-", "reference", _ms(b), "-", "baseline"])
     for i, a in enumerate(report.attempts):
         m = a.metrics
         mark = "*" if report.chosen == i else str(i)
         if m is None:
-            result.append([mark, a.scheme, ",".join(a.pre_steps), "-", "-", "-", "-", "-", "-", verdict_text(a)])
+            result.append([mark, a.scheme, ",".join(a.pre_steps), "-", "-", "-", "-", "-", "-", "-", verdict_text(a)])
             continue
         result.append(
             [mark, a.scheme, ",".join(a.pre_steps), _mb(m.size_bytes), _pct(m.size_reduction), _acc(m.accuracy),
-             _drop(m.accuracy_drop), _ms(m), _hardware(a.hardware), verdict_text(a)]
+             _drop(m.accuracy_drop, m.accuracy_metric), _fidelity(m), _ms(m), _hardware(a.hardware), verdict_text(a)]
         )
     return result
 
@@ -92,6 +114,9 @@ def print_report(report: Report, out: str, console: Console | None = None) -> No
     if report.chosen is not None:
         chosen = report.attempts[report.chosen]
         console.print(f"[bold green]wrote {out}/model.tflite[/bold green] ({chosen.scheme}); report: {out}/report.md, {out}/report.json")
+        if unverified(chosen):
+            console.print(f"[yellow]exit 0 with {len(unverified(chosen))} goal(s) unverified: {', '.join(unverified(chosen))} "
+                          "could not be measured; --strict (strict: true) makes that a failure[/yellow]")
     else:
         console.print(f"[bold red]no attempt met every goal[/bold red]; report: {out}/report.md, {out}/report.json")
 
@@ -114,7 +139,11 @@ def markdown_report(report: Report, answers: Answers) -> str:
     lines += ["| " + " | ".join(cell.replace("|", "/") or " " for cell in row) + " |" for row in rows(report)]
     lines.append("")
     if report.chosen is not None:
-        lines.append(f"**model.tflite** is attempt {report.chosen}: `{report.attempts[report.chosen].scheme}`.")
+        chosen = report.attempts[report.chosen]
+        lines.append(f"**model.tflite** is attempt {report.chosen}: `{chosen.scheme}`.")
+        if unverified(chosen):
+            lines.append(f"**Unverified:** {', '.join(unverified(chosen))} could not be measured, so this model meets "
+                         "every goal that was measured, not every goal; `--strict` makes an unmeasured goal fail.")
     else:
         lines.append("**No attempt met every goal**; no model.tflite was written.")
     if report.stopped_by_budget:
@@ -134,6 +163,15 @@ def markdown_report(report: Report, answers: Answers) -> str:
             measured = "not measured" if v.measured is None else f"{v.measured:g}"
             reason = f" ({v.reason})" if v.reason else ""
             lines.append(f"- `{v.goal}`: limit {v.limit}, measured {measured}: **{v.status}**{reason}")
+        if a.metrics and a.metrics.fidelity:
+            f = a.metrics.fidelity
+            where = " (the calibration data itself)" if f.calibration_data else ""
+            lines.append(f"- fidelity against float32 on {f.inputs}{where}:")
+            for name, o in f.outputs.items():
+                agreement = f", top-1 agreement {o.top1_agreement:.2%}" if o.top1_agreement is not None else ""
+                lines.append(f"  - `{name}`: SQNR {o.sqnr_db:g} dB, cosine {o.cosine}, max abs error {o.max_abs_error:g}{agreement}")
+        for note in a.notes:
+            lines.append(f"- note: {note}")
         extras = {k: v for k, v in (a.metrics.model_extra or {}).items()} if a.metrics else {}
         for key, value in extras.items():
             lines.append(f"- {key}: {value}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from advisor.engine.rules import HardwareCheck, RuleSet
 from advisor.models.report import HardwareReport, Problem
 from advisor.tflite_graph import Graph, OpInfo, read_graph
@@ -15,9 +17,12 @@ def check_model(content: bytes | str, hardware: str, rules: RuleSet, *, latency_
     graph = read_graph(content)
     target = rules.targets[hardware]
     req = target.check
+    mixed = mixed_precision(graph, rules.int8_kernels)
     problems: list[Problem] = []
     for op in graph.ops:
         reasons = _op_reasons(op, req, hardware)
+        if mixed and op.index in mixed.float_indexes and any("activations" in r for r in reasons):
+            reasons = [mixed.why(op)] + [r for r in reasons if "activations" not in r]
         if reasons:
             problems.append(Problem(op=op.name, index=op.index, reason="; ".join(reasons)))
     problems = _io_problems(graph, req, hardware) + problems
@@ -40,11 +45,8 @@ def check_model(content: bytes | str, hardware: str, rules: RuleSet, *, latency_
                 f"{constant / 1e6:.1f} MB of parameters exceed the ~{req.parameter_cache_bytes / 1e6:.0f} MB on-chip "
                 "parameter cache: the rest streams from host memory, which is slower"
             )
-    integer_ops = [op for op in graph.ops if op.name not in ("QUANTIZE", "DEQUANTIZE") and op.activation_dtypes() & {"int8", "int16"}]
-    float_ops = [op for op in graph.ops if op.name not in ("QUANTIZE", "DEQUANTIZE") and op.activation_dtypes() & FLOATS]
-    if integer_ops and float_ops:
-        listed = ", ".join(f"{op.name} (op {op.index})" for op in float_ops[:8])
-        notes.append(f"{len(float_ops)} of {len(integer_ops) + len(float_ops)} ops compute in float: {listed}")
+    if mixed:
+        notes.append(mixed.note())
     if latency_goal and "hybrid" in req.latency_notes and any(_is_hybrid(op) for op in graph.ops):
         notes.append(" ".join(req.latency_notes["hybrid"].split()))
     arena = None
@@ -62,7 +64,59 @@ def check_model(content: bytes | str, hardware: str, rules: RuleSet, *, latency_
         notes=notes,
         ops=len(graph.ops),
         arena_bytes=arena,
+        float_ops=len(mixed.float_ops) if mixed else 0,
+        root_causes=mixed.cause_names() if mixed else [],
     )
+
+
+@dataclass(frozen=True)
+class MixedPrecision:
+    """A quantized model with ops left in float: the ops with no integer kernel (the root cause)
+    and the ones kept in float only because their neighbours are."""
+
+    computing: int  # ops that compute (QUANTIZE and DEQUANTIZE left out)
+    float_ops: tuple[OpInfo, ...]
+    causes: tuple[OpInfo, ...]
+
+    @property
+    def float_indexes(self) -> set[int]:
+        return {op.index for op in self.float_ops}
+
+    def cause_names(self) -> list[str]:
+        return _counted(self.causes)
+
+    def why(self, op: OpInfo) -> str:
+        if op in self.causes:
+            return f"{op.name} has no int8 kernel in LiteRT, so it stays float"
+        causes = ", ".join(self.cause_names()) or "ops without an int8 kernel"
+        return f"float activations: kept float beside {causes}"
+
+    def note(self) -> str:
+        share = len(self.float_ops) / self.computing
+        neighbours = [op for op in self.float_ops if op not in self.causes]
+        text = (f"mixed precision: {len(self.float_ops)} of {self.computing} ops ({share:.0%}) compute in float; "
+                f"no int8 kernel: {', '.join(self.cause_names()) or 'none found'}")
+        if neighbours:
+            text += f"; kept float beside them: {', '.join(_counted(neighbours))}"
+        return text
+
+
+def mixed_precision(graph: Graph, int8_kernels: frozenset[str]) -> MixedPrecision | None:
+    """None unless the model has both integer and float ops."""
+    computing = [op for op in graph.ops if op.name not in ("QUANTIZE", "DEQUANTIZE")]
+    integer = [op for op in computing if op.activation_dtypes() & {"int8", "int16"}]
+    floating = tuple(op for op in computing if op.activation_dtypes() & FLOATS)
+    if not integer or not floating:
+        return None
+    known = set(int8_kernels) | {op.name for op in integer}
+    return MixedPrecision(len(computing), floating, tuple(op for op in floating if op.name not in known))
+
+
+def _counted(ops) -> list[str]:
+    counts: dict[str, int] = {}
+    for op in ops:
+        counts[op.name] = counts.get(op.name, 0) + 1
+    return [f"{name} x{count}" if count > 1 else name for name, count in counts.items()]
 
 
 def _micro_arena(content) -> tuple[int | None, Problem | str | None]:
