@@ -13,6 +13,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from advisor.protobuf import fields, varint
+
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER = 48
 BLOCK_TRAILER = 5  # compression type (1 byte) and a crc32c (4 bytes) after every block
@@ -35,37 +37,6 @@ class BundleEntry:
         return self.dtype in FLOAT_TYPES
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
-def _fields(message: bytes):
-    """(field number, wire type, value) of a protobuf message; length-delimited values as bytes."""
-    pos = 0
-    while pos < len(message):
-        key, pos = _varint(message, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(message, pos)
-        elif wire == 1:
-            value, pos = struct.unpack_from("<Q", message, pos)[0], pos + 8
-        elif wire == 2:
-            length, pos = _varint(message, pos)
-            value, pos = message[pos : pos + length], pos + length
-        elif wire == 5:
-            value, pos = struct.unpack_from("<I", message, pos)[0], pos + 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield number, wire, value
-
-
 def _block_entries(data: bytes, offset: int, size: int):
     """(key, value) of one table block, undoing the keys' shared-prefix compression."""
     block = data[offset : offset + size]
@@ -73,9 +44,9 @@ def _block_entries(data: bytes, offset: int, size: int):
     end = len(block) - 4 - 4 * restarts
     pos, key = 0, b""
     while pos < end:
-        shared, pos = _varint(block, pos)
-        unshared, pos = _varint(block, pos)
-        length, pos = _varint(block, pos)
+        shared, pos = varint(block, pos)
+        unshared, pos = varint(block, pos)
+        length, pos = varint(block, pos)
         key = key[:shared] + block[pos : pos + unshared]
         pos += unshared
         yield key, block[pos : pos + length]
@@ -83,8 +54,8 @@ def _block_entries(data: bytes, offset: int, size: int):
 
 
 def _handle(data: bytes, pos: int) -> tuple[int, int, int]:
-    offset, pos = _varint(data, pos)
-    size, pos = _varint(data, pos)
+    offset, pos = varint(data, pos)
+    size, pos = varint(data, pos)
     return offset, size, pos
 
 
@@ -110,13 +81,13 @@ def read_index(path: str | Path) -> list[BundleEntry]:
 def _entry(name: str, value: bytes) -> BundleEntry:
     dtype = size = crc = 0
     shape: list[int] = []
-    for number, _, field in _fields(value):
+    for number, field in fields(value):
         if number == 1:
             dtype = field
         elif number == 2:
-            for dim_number, _, dim in _fields(field):
+            for dim_number, dim in fields(field):
                 if dim_number == 2:
-                    shape.append(next((v for n, _, v in _fields(dim) if n == 1), 0))
+                    shape.append(next((v for n, v in fields(dim) if n == 1), 0))
         elif number == 5:
             size = field
         elif number == 6:

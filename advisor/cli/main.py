@@ -69,6 +69,19 @@ def _cmd_rules_check(args) -> int:
     return EXIT_OK
 
 
+def _cmd_inspect(args) -> int:
+    from advisor.inspect import inspect_model
+
+    signature = inspect_model(args.model)
+    if args.json:
+        print(signature.model_dump_json(indent=2))
+        return EXIT_OK
+    from advisor.report.signature import print_signature
+
+    print_signature(signature, args.model)
+    return EXIT_OK
+
+
 def _cmd_wizard(args) -> int:
     from advisor.cli.wizard import Prompter, wizard
     from advisor.engine.rules import load_rules
@@ -109,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answers", metavar="F", help="pre-fill every question with F's answers (Enter keeps them)")
     p.add_argument("--save", metavar="PATH", help="save the answers to PATH (otherwise the wizard offers to)")
     rules_option(p)
+
+    p = command("inspect", _cmd_inspect, "the model's inputs and outputs, format and size, read without TensorFlow")
+    p.add_argument("model", metavar="MODEL", help=".keras, .h5, a SavedModel folder or a .tflite")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = command("schema", _cmd_schema, "print the JSON Schema of the answers file")
     rules_option(p)

@@ -17,17 +17,21 @@ class TensorSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(description="The name data files and task.output use for it.")
-    shape: tuple[int | None, ...] = Field(description="Per-sample shape (the batch dimension left out); null where dynamic.")
+    shape: tuple[int | None, ...] | None = Field(
+        description="Per-sample shape (the batch dimension left out); null where dynamic, or wholly where the file "
+        "does not say (a Keras output, before the model is loaded)."
+    )
     dtype: str = Field(description="float32, int32, ...")
 
-    def describe(self) -> str:
-        dims = ", ".join("?" if d is None else str(d) for d in self.shape)
-        return f"{self.name} ({dims}) {self.dtype}"
+    def shape_text(self) -> str:
+        if self.shape is None:
+            return "(N, unknown until loaded)"
+        return "(N" + "".join(f", {'?' if d is None else d}" for d in self.shape) + ")"
 
     @property
     def class_scores(self) -> bool:
         """One score per class: a single axis of at least two values."""
-        return len(self.shape) == 1 and (self.shape[0] or 0) >= 2
+        return self.shape is not None and len(self.shape) == 1 and (self.shape[0] or 0) >= 2
 
 
 class ModelSignature(BaseModel):

@@ -132,3 +132,33 @@ def test_model_file_bytes_of_a_tf_keras_savedmodel_leaves_the_optimizer_out(dens
     weights = sum(w.size * 4 for w in loaded_dense.keras.get_weights())
     answers = parse_answers({"data": "none", "hardware": "cpu", "inputs": {"model": str(tmp_path / "k2_savedmodel")}})
     assert model_file_bytes(answers) == weights
+
+
+@pytest.mark.parametrize("name", ["k3.keras", "k3.h5", "plain_savedmodel"])
+def test_inspect_reads_the_signature_the_loaded_model_has_without_tensorflow(keras3_models, name):
+    import subprocess
+    import sys
+
+    from advisor.inspect import inspect_model
+
+    inspected = inspect_model(keras3_models / name)
+    loaded = load_model(str(keras3_models / name)).signature
+    assert inspected.inputs == loaded.inputs and inspected.output_names == loaded.output_names
+    assert [o.shape for o in inspected.outputs] == [o.shape for o in loaded.outputs]
+    assert inspected.parameters == loaded.parameters
+    code = ("import sys, json; from advisor.cli.main import main; code = main(['inspect', sys.argv[1], '--json']); "
+            "print('HEAVY=' + ','.join(m for m in ('tensorflow', 'keras', 'tf_keras') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code, str(keras3_models / name)], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip().splitlines()[-1] == "HEAVY=", result.stderr
+    assert '"name": "' + loaded.inputs[0].name + '"' in result.stdout
+
+
+def test_inspect_reads_tf_keras_files_and_tflite(dense_keras, loaded_dense, make_job, tmp_path):
+    from advisor.inspect import inspect_model
+
+    inspected = inspect_model(dense_keras)
+    assert inspected.format == "keras2" and inspected.keras_version.startswith("2.")
+    assert inspected.inputs == loaded_dense.signature.inputs and inspected.outputs == loaded_dense.signature.outputs
+    (tmp_path / "m.tflite").write_bytes(make_job(integer_only=True).produce("full_integer").content)
+    flat = inspect_model(tmp_path / "m.tflite")
+    assert flat.format == "tflite" and flat.inputs[0].dtype == "int8" and flat.inputs[0].shape == (8, 8, 1)

@@ -1,0 +1,25 @@
+"""`advisor inspect` in the terminal: the model's inputs and outputs, format and parameters."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from advisor.models.signature import ModelSignature
+
+
+def print_signature(signature: ModelSignature, path: str, console: Console | None = None) -> None:
+    console = console or Console()
+    version = f", saved by Keras {signature.keras_version}" if signature.keras_version else ""
+    parameters = f"; {signature.parameters:,} parameters" if signature.parameters else ""
+    console.print(f"[bold]{path}[/bold]: {signature.format}{version}{parameters}")
+    table = Table(header_style="bold")
+    for column in ("", "name", "shape", "dtype"):
+        table.add_column(column)
+    for kind, specs in (("input", signature.inputs), ("output", signature.outputs)):
+        for spec in specs:
+            table.add_row(kind, spec.name, spec.shape_text(), spec.dtype)
+    console.print(table)
+    names = ", ".join(signature.input_names)
+    console.print(f"data files: an .npz with one array per input ({names})"
+                  + (" or 'x'" if len(signature.inputs) == 1 else "") + ", and 'y' for labels")
