@@ -8,7 +8,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-SCRIPTS = ["table1.py", "digits_accuracy.py", "advisor_cost.py", "ladder_economy.py", "selective_bench.py", "compare_bench.py"]
+SCRIPTS = ["table1.py", "digits_accuracy.py", "advisor_cost.py", "ladder_economy.py", "selective_bench.py", "compare_bench.py",
+           "fidelity.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

@@ -20,6 +20,7 @@ from advisor.models.answers import Answers, Goals, Inputs, vocabulary
 from advisor.models.validation import describe_validation_error
 
 BACK = "__back__"
+AUTOMATIC = "__automatic__"  # a choice that leaves the answer at its default
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,9 @@ class Draft:
 
     def answers(self, rules: RuleSet, **override) -> Answers:
         values = {**self.values, **override}
-        nested: dict[str, Any] = {"goals": {}, "inputs": {}}
+        nested: dict[str, Any] = {"goals": {}, "inputs": {}, "task": {}}
         for key, value in values.items():
-            if value is None:
+            if value is None or value == AUTOMATIC:
                 continue
             if "." in key:
                 group, name = key.split(".", 1)
@@ -75,18 +76,33 @@ def questions(rules: RuleSet) -> list[Question]:
         Question("goals.max_accuracy_drop", "number", "Largest accuracy drop, absolute (0.01 = 1 point; empty for none)",
                  "The guide's classes: float16 loses an insignificant amount, dynamic range and QAT the smallest, "
                  "full integer a small amount (Table 1: 0.2 to 8 points of top-1)."),
+        Question("goals.min_sqnr_db", "number", "Smallest SQNR against the float32 model, in dB (empty for none)",
+                 "Without labels the advisor compares each output with the float32 model's: on our digits benchmark "
+                 "float16 kept about 80 dB, dynamic range about 57 dB, full integer about 44 dB."),
+        Question("goals.max_prediction_change", "number",
+                 "Largest share of inputs whose top-1 class may change (0-1, e.g. 0.01; empty for none)",
+                 "Measured against the float32 model on your inputs, no labels needed; it bounds the accuracy drop."),
+        Question("task.metric", "select", "How is accuracy measured on your labelled data?",
+                 "top1 for class scores with class labels; binary for one sigmoid output; mae or rmse for regression "
+                 "(a python:module:function metric can be set in the answers file).",
+                 ((AUTOMATIC, "automatic: top1 for class scores, binary for one 0/1 output, mae for float labels"),
+                  ("top1", "top1: top-1 accuracy (class scores)"), ("top5", "top5: top-5 accuracy"),
+                  ("binary", "binary: one sigmoid or logit output, 0/1 labels"), ("mae", "mae: mean absolute error"),
+                  ("rmse", "rmse: root-mean-square error"))),
         Question("goals.max_latency_ms", "number", "Largest median latency in ms on this host's CPU (empty for none)",
                  "Quantization lowers latency by simplifying the arithmetic; int8 kernels are the fastest on a CPU."),
+        Question("goals.max_ram_kb", "number", "Largest working memory (tensor arena) in KiB (empty for none)",
+                 "The LiteRT for Microcontrollers interpreter sizes the smallest arena the model runs in."),
         Question("goals.compressed_download", "confirm", "Do the size goals apply to the compressed download?",
                  "Pruning and clustering leave the file's size alone but make it compress much better."),
         Question("inputs.model", "path", "Model file or SavedModel folder (or builtin:digits; empty to skip)",
                  "advisor run needs it; a .keras or .h5 file, or a SavedModel folder."),
-        Question("inputs.representative", "path", "Representative sample (.npz with x, or .npy; empty to skip)",
+        Question("inputs.representative", "path", "Representative sample (.npz, one array per input, or .npy; empty to skip)",
                  "100-500 typical inputs calibrate full-integer quantization."),
-        Question("inputs.train", "path", "Labelled training data (.npz with x and y; empty to skip)",
+        Question("inputs.train", "path", "Labelled training data (.npz with the inputs and y; empty to skip)",
                  "Fine-tuning (QAT, pruning, clustering) trains on it."),
-        Question("inputs.eval", "path", "Labelled evaluation data (.npz with x and y; empty to skip)",
-                 "Accuracy is measured on it; without it an accuracy goal stays unverified."),
+        Question("inputs.eval", "path", "Evaluation data (.npz with the inputs, and y where labelled; empty to skip)",
+                 "Accuracy (with y) and fidelity against float32 are measured on it."),
     ]
 
 
@@ -100,6 +116,9 @@ PROBE_GOALS = (
 )
 
 
+MEASURED_WITHOUT_LABELS = ("goals.min_sqnr_db", "goals.max_prediction_change")
+
+
 def _outcome(answers: Answers, rules: RuleSet) -> tuple:
     rec = evaluate.recommend(answers, rules)
     return rec.feasible, rec.scheme, tuple(rec.fallbacks), tuple(rec.pre_steps)
@@ -109,8 +128,18 @@ def relevant(question: Question, draft: Draft, rules: RuleSet) -> bool:
     """Ask only what can change the recommendation, or what `advisor run` will need."""
     if question.key.startswith("inputs."):
         name = question.key.split(".", 1)[1]
-        need = {"model": None, "representative": "unlabelled", "train": "labelled", "eval": "labelled"}[name]
+        need = {"model": None, "representative": "unlabelled", "train": "labelled", "eval": "unlabelled"}[name]
         return need is None or rules.data_rank[draft.values["data"]] >= rules.data_rank[need]
+    labelled = draft.values.get("data") == rules.data_level_ids[-1]
+    target = rules.targets[draft.values["hardware"]]
+    if question.key in MEASURED_WITHOUT_LABELS:
+        return not labelled
+    if question.key == "task.metric":
+        return labelled
+    if question.key == "goals.max_latency_ms":
+        return target.measured_on_host  # elsewhere a latency goal could not be measured
+    if question.key == "goals.max_ram_kb":
+        return target.check.arena_check
     if question.kind == "number":
         return True
     options = [value for value, _ in question.choices] if question.kind == "select" else [True, False]
@@ -217,8 +246,11 @@ def converse(rules: RuleSet, prompter: Prompter, prefill: Answers | None = None,
         asked.append(index)
         index += 1
     answers = draft.answers(rules)
-    # What the wizard does not ask about (the search budget) is kept from the pre-filled answers.
-    return answers.model_copy(update={"budget": prefill.budget}) if prefill else answers
+    # What the wizard does not ask about (the budget, strict, a python: metric) is kept from the pre-filled answers.
+    if not prefill:
+        return answers
+    task = prefill.task if (prefill.task.metric or "").startswith("python:") else answers.task
+    return answers.model_copy(update={"budget": prefill.budget, "strict": prefill.strict, "task": task})
 
 
 def _model_default(question: Question) -> Any:
@@ -234,7 +266,7 @@ def _model_default(question: Question) -> Any:
 def _flatten(answers: Answers) -> dict[str, Any]:
     flat = {"data": answers.data, "hardware": answers.hardware, "can_fine_tune": answers.can_fine_tune,
             "activation_sensitive": answers.activation_sensitive}
-    for group in ("goals", "inputs"):
+    for group in ("goals", "inputs", "task"):
         for name, value in getattr(answers, group).model_dump().items():
             flat[f"{group}.{name}"] = value
     return flat

@@ -119,6 +119,15 @@ def recommend(answers: Answers, rules: RuleSet, model_bytes: int | None = None) 
             f"{scheme} is expected to lose about {accuracy.expected_drop * 100:g} points ({accuracy.label}), more "
             f"than the goal of {goal * 100:g}; no scheme left is expected to meet it, so advisor run will measure."
         )
+    wanted = (None, answers.goals.min_sqnr_db, answers.goals.max_prediction_change)
+    if any(w is not None for w in wanted) and not expected_to_meet(scheme, wanted, rules):
+        expected = [f"about {accuracy.expected_sqnr_db:g} dB" for _ in [0] if accuracy.expected_sqnr_db is not None]
+        expected += [f"{accuracy.expected_prediction_change:.1%} of top-1 classes changed"
+                     for _ in [0] if accuracy.expected_prediction_change is not None]
+        warnings.append(
+            f"{scheme} is not expected to meet the fidelity goals ({accuracy.label}: {', '.join(expected)} on our "
+            "benchmark); advisor run will measure them on your data."
+        )
     for sid in (scheme, *fallbacks):
         if rules.schemes[sid].warning:
             warnings.append(f"{sid}: {' '.join(rules.schemes[sid].warning.split())}")
@@ -239,28 +248,45 @@ def _reduction(scheme_max: float, pre_steps: tuple[str, ...], answers: Answers, 
 
 
 def _order_by_accuracy(candidates: list[str], answers: Answers, rules: RuleSet, rationale: list[Reason]) -> list[str]:
-    goal = answers.goals.max_accuracy_drop
-    if goal is None or len(candidates) < 2:
+    goals = answers.goals
+    wanted = (goals.max_accuracy_drop, goals.min_sqnr_db, goals.max_prediction_change)
+    if all(goal is None for goal in wanted) or len(candidates) < 2:
         return candidates
 
-    ordered, reason = _accuracy_order(tuple(candidates), goal, rules)
+    ordered, reason = _accuracy_order(tuple(candidates), wanted, rules)
     if reason:
         rationale.append(reason)
     return list(ordered)
 
 
+def expected_to_meet(scheme: str, wanted: tuple, rules: RuleSet) -> bool:
+    """Whether the scheme's accuracy class is expected to meet the accuracy and fidelity goals."""
+    drop_goal, sqnr_goal, change_goal = wanted
+    cls = rules.accuracy[rules.schemes[scheme].accuracy]
+    if drop_goal is not None and cls.expected_drop > drop_goal + 1e-12:
+        return False
+    if sqnr_goal is not None and cls.expected_sqnr_db is not None and cls.expected_sqnr_db + 1e-9 < sqnr_goal:
+        return False
+    return not (change_goal is not None and cls.expected_prediction_change is not None
+                and cls.expected_prediction_change > change_goal + 1e-12)
+
+
 @functools.lru_cache(maxsize=4096)
-def _accuracy_order(candidates: tuple[str, ...], goal: float, rules: RuleSet) -> tuple[tuple[str, ...], Reason | None]:
+def _accuracy_order(candidates: tuple[str, ...], wanted: tuple, rules: RuleSet) -> tuple[tuple[str, ...], Reason | None]:
     drop = rules.expected_drop.__getitem__
-    meeting = [s for s in candidates if drop(s) <= goal + 1e-12]
-    missing = sorted((s for s in candidates if drop(s) > goal + 1e-12), key=drop)
+    meeting = [s for s in candidates if expected_to_meet(s, wanted, rules)]
+    missing = sorted((s for s in candidates if s not in meeting), key=drop)
     ordered = tuple(meeting + missing)
     if ordered == candidates:
         return ordered, None
     expected = "; ".join(f"{s}: {rules.accuracy[rules.schemes[s].accuracy].label} (~{drop(s) * 100:g} pts)" for s in ordered)
+    drop_goal, sqnr_goal, change_goal = wanted
+    asked = [f"a drop of {drop_goal * 100:g} points" for _ in [0] if drop_goal is not None]
+    asked += [f"an SQNR of at least {sqnr_goal:g} dB" for _ in [0] if sqnr_goal is not None]
+    asked += [f"at most {change_goal:.1%} of top-1 classes changed" for _ in [0] if change_goal is not None]
     return ordered, Reason(
         rule="accuracy-goal",
-        because=f"The accuracy goal allows a drop of {goal * 100:g} points; schemes expected to meet it "
+        because=f"The accuracy and fidelity goals allow {' and '.join(asked)}; schemes expected to meet them "
         f"come first, then the rest by least expected loss ({expected}).",
     )
 

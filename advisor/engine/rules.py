@@ -37,6 +37,11 @@ class AccuracyClass(_Strict):
     label: str = Field(description="The guide's words for the class, e.g. 'small loss'.")
     expected_drop: float = Field(ge=0, le=1, description="Expected absolute drop of the metric.")
     source: str = Field(description="Where the expected drop comes from.")
+    expected_sqnr_db: float | None = Field(None, description="Expected worst-output SQNR against float32, dB.")
+    expected_prediction_change: float | None = Field(
+        None, ge=0, le=1, description="Expected share of inputs whose top-1 class changes against float32."
+    )
+    fidelity_source: str | None = Field(None, description="Where the expected fidelity figures come from.")
 
 
 class Scheme(_Strict):

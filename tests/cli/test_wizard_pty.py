@@ -40,7 +40,9 @@ def test_gpu_without_data_enter_through_everything(tmp_path):
     child = spawn("--save", str(saved))
     answer(child, "What data can you provide?", ENTER)  # none
     answer(child, "Where will the model run?", DOWN + ENTER)  # gpu
-    for prompt in ("Fraction of the size", "Largest file size", "Largest accuracy drop", "Largest median latency", "Model file"):
+    # no labels: the fidelity goals are offered; a GPU's latency cannot be measured here, so it is not asked
+    for prompt in ("Fraction of the size", "Largest file size", "Largest accuracy drop", "Smallest SQNR",
+                   "Largest share of inputs whose top-1 class may change", "Model file"):
         answer(child, prompt, ENTER)
     child.expect_exact("Use ")
     child.expect_exact("float16")
@@ -63,14 +65,15 @@ def test_edgetpu_with_labelled_data_going_back_once(tmp_path):
     answer(child, "Largest accuracy drop", "2" + ENTER)  # rejected, re-asked with the reason
     child.expect_exact("must be between 0 and 1")
     child.send("\x7f" + "0.01" + ENTER)
-    answer(child, "Largest median latency", ENTER)
+    answer(child, "How is accuracy measured", DOWN + ENTER)  # top1
     answer(child, "compressed download", ENTER)
-    for prompt in ("Model file", "Representative sample", "Labelled training data", "Labelled evaluation data"):
+    for prompt in ("Model file", "Representative sample", "Labelled training data", "Evaluation data"):
         answer(child, prompt, ENTER)
     child.expect_exact("qat")
     assert finish(child) == 0
     rec = recommended(saved)
     assert rec["scheme"] == "qat" and rec["fallbacks"] == ["full_integer"]
+    assert "metric: top1" in saved.read_text()
 
 
 def test_prefilled_answers_kept_with_enter_and_saved_when_offered(tmp_path):
@@ -78,7 +81,8 @@ def test_prefilled_answers_kept_with_enter_and_saved_when_offered(tmp_path):
     prefill.write_text("data: none\nhardware: cpu\ngoals: {min_size_reduction: 0.6}\n")
     child = spawn("--answers", str(prefill), cwd=tmp_path)
     for prompt in ("What data", "Where will the model run", "Are its activations sensitive", "Fraction of the size",
-                   "Largest file size", "Largest accuracy drop", "Largest median latency", "Model file"):
+                   "Largest file size", "Largest accuracy drop", "Smallest SQNR", "Largest share of inputs",
+                   "Largest median latency", "Model file"):
         answer(child, prompt, ENTER)
     answer(child, "Save these answers?", ENTER)
     answer(child, "Save to", ENTER)  # the offered name

@@ -133,3 +133,27 @@ def test_a_named_model_brings_the_offer_to_run_it_now(tmp_path):
     code, saved = wizard(RULES, prompter, prefill=None, save=str(tmp_path / "a.yaml"), console=Console(file=open("/dev/null", "w")))
     assert code == 0 and "run_now" in keys(prompter) and "save" not in keys(prompter)
     assert read_answers_file(saved, rules=RULES).inputs.model == "builtin:digits"
+
+
+def test_without_labels_the_fidelity_goals_are_asked_and_with_labels_the_metric():
+    unlabelled = Scripted({"data": "unlabelled", "hardware": "cpu", "goals.min_sqnr_db": 30.0,
+                           "goals.max_prediction_change": 0.02})
+    answers = converse(RULES, unlabelled)
+    assert {"goals.min_sqnr_db", "goals.max_prediction_change"} <= set(keys(unlabelled))
+    assert "task.metric" not in keys(unlabelled)
+    assert answers.goals.min_sqnr_db == 30.0 and answers.goals.max_prediction_change == 0.02
+    labelled = Scripted({"data": "labelled", "hardware": "cpu", "task.metric": "mae"})
+    answers = converse(RULES, labelled)
+    assert "goals.min_sqnr_db" not in keys(labelled) and "task.metric" in keys(labelled)
+    assert answers.task.metric == "mae"
+    automatic = converse(RULES, Scripted({"data": "labelled", "hardware": "cpu"}))
+    assert automatic.task.metric is None
+
+
+def test_only_measurable_goals_are_asked_latency_on_the_host_and_ram_on_a_microcontroller():
+    for hardware, latency, ram in (("cpu", True, False), ("gpu", False, False), ("edgetpu", False, False),
+                                   ("microcontroller", False, True)):
+        prompter = Scripted({"data": "unlabelled", "hardware": hardware})
+        converse(RULES, prompter)
+        assert ("goals.max_latency_ms" in keys(prompter)) is latency, hardware
+        assert ("goals.max_ram_kb" in keys(prompter)) is ram, hardware
