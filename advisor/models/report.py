@@ -40,7 +40,10 @@ class OutputFidelity(_Model):
     sqnr_db: float | None = Field(None, description="Signal-to-quantization-noise ratio against float32, dB (capped at 200).")
     cosine: float | None = Field(None, description="Mean cosine similarity of each input's output with float32's.")
     max_abs_error: float | None = Field(None, description="Largest absolute difference from float32's output.")
-    top1_agreement: float | None = Field(None, description="Share of inputs with float32's top-1 class (class scores only).")
+    top1_agreement: float | None = Field(
+        None, description="Share of inputs (of positions, for sequence or image outputs) whose top-1 along the last axis "
+        "is float32's; outputs whose last axis holds scores only."
+    )
 
 
 class Fidelity(_Model):

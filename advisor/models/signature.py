@@ -33,6 +33,11 @@ class TensorSpec(BaseModel):
         """One score per class: a single axis of at least two values."""
         return self.shape is not None and len(self.shape) == 1 and (self.shape[0] or 0) >= 2
 
+    @property
+    def scores_last_axis(self) -> bool:
+        """Scores along the last axis at each position (per class, frame or pixel): a top-1 can change."""
+        return bool(self.shape) and (self.shape[-1] or 0) >= 2
+
 
 class ModelSignature(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

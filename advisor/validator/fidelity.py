@@ -14,6 +14,8 @@ SQNR_CAP_DB = 200.0  # identical outputs have infinite SQNR; JSON has no infinit
 
 
 def output_fidelity(reference: np.ndarray, candidate: np.ndarray, class_scores: bool) -> OutputFidelity:
+    """`class_scores`: the last axis holds scores, so the top-1 along it (per input, or per position
+    of a sequence or image output) can agree or change."""
     ref = reference.reshape(len(reference), -1).astype(np.float64)
     got = candidate.reshape(len(candidate), -1).astype(np.float64)
     noise = float(((ref - got) ** 2).sum())
@@ -29,7 +31,9 @@ def output_fidelity(reference: np.ndarray, candidate: np.ndarray, class_scores: 
     cosine = float(((ref * got).sum(axis=1)[valid] / norms[valid]).mean()) if valid.any() else None
     agreement = None
     if class_scores:
-        agreement = float((ref.argmax(axis=1) == got.argmax(axis=1)).mean())
+        classes = reference.shape[-1]
+        per_position = reference.reshape(-1, classes).argmax(axis=1) == candidate.reshape(-1, classes).argmax(axis=1)
+        agreement = float(per_position.mean())
     return OutputFidelity(
         sqnr_db=round(sqnr, 3),
         cosine=round(cosine, 6) if cosine is not None else None,
@@ -43,6 +47,6 @@ def fidelity(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray],
     return Fidelity(
         inputs=inputs,
         calibration_data=calibration_data,
-        outputs={spec.name: output_fidelity(reference[spec.name], candidate[spec.name], spec.class_scores)
+        outputs={spec.name: output_fidelity(reference[spec.name], candidate[spec.name], spec.scores_last_axis)
                  for spec in signature.outputs},
     )
