@@ -19,6 +19,12 @@ SECTIONS = [
     ("ladder_economy", "4. The ladder's economy", "python benchmarks/ladder_economy.py", ""),
     ("selective", "5. selective_integer against full_integer and QAT", "python benchmarks/selective_bench.py", ""),
     ("compare", "6. advisor compare", "python benchmarks/compare_bench.py", ""),
+    ("fidelity", "7. Fidelity without labels", "python benchmarks/fidelity.py [--models NAME ...] [--skip-digits]",
+     "Part 1 is the source of the expected SQNR and top-1 change per accuracy class in rules/schemes.yaml. On the digits "
+     "CNN every top-1 drop measured with labels was at most the share of top-1 classes that changed, which needs no "
+     "labels (drop <= changed), but the drops are tiny there. In part 2 the random-weight CNNs say little about trained "
+     "ones: their int8 versions lose almost all signal (SQNR near 0 dB) because random weights calibrated on 16 random "
+     "inputs leave no structure for 8 bits to keep; float16 and dynamic range are measured as they are."),
 ]
 
 

@@ -144,7 +144,7 @@ def _key(ax, comparison, compressed: bool, axis: str) -> None:
         if r.metrics is None:
             lines.append((f"{i:>2} ✗ {r.label}: failed to run", "tab:red"))
             continue
-        size = (r.metrics.gzip_bytes if compressed else r.metrics.size_bytes) / 1e6
+        size = r.metrics.judged_size(compressed) / 1e6
         value = quality_of(r.metrics, axis)
         drop = "n/a" if value is None else _quality_text(value, axis)
         marks = (" ●" if i in comparison.front else "") + (" ★" if i == comparison.pick else "")
@@ -166,7 +166,7 @@ def compare_plot(comparison, answers: Answers) -> bytes:
     compressed = answers.goals.compressed_download
     axis = quality_axis(comparison.rows)
     base = comparison.baseline.metrics
-    base_size = (base.gzip_bytes if compressed else base.size_bytes) / 1e6
+    base_size = base.judged_size(compressed) / 1e6
     fig = plt.figure(figsize=(14, 7), dpi=110)
     ax = fig.add_axes((0.06, 0.09, 0.56, 0.80))
     key = fig.add_axes((0.64, 0.09, 0.35, 0.80))
@@ -175,7 +175,7 @@ def compare_plot(comparison, answers: Answers) -> bytes:
     for i, r in enumerate(comparison.rows):
         if r.metrics is None:
             continue
-        size = (r.metrics.gzip_bytes if compressed else r.metrics.size_bytes) / 1e6
+        size = r.metrics.judged_size(compressed) / 1e6
         value = quality_of(r.metrics, axis)
         drop = (value if value is not None else 0.0) * _scale(axis)
         points.append((i, size, drop))

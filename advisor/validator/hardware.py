@@ -93,9 +93,11 @@ class MixedPrecision:
 
     def note(self) -> str:
         share = len(self.float_ops) / self.computing
+        text = f"mixed precision: {len(self.float_ops)} of {self.computing} ops ({share:.0%}) compute in float"
         neighbours = [op for op in self.float_ops if op not in self.causes]
-        text = (f"mixed precision: {len(self.float_ops)} of {self.computing} ops ({share:.0%}) compute in float; "
-                f"no int8 kernel: {', '.join(self.cause_names()) or 'none found'}")
+        if not self.causes:
+            return f"{text}: {', '.join(_counted(neighbours))} (each has an int8 kernel: kept float on purpose)"
+        text += f"; no int8 kernel: {', '.join(self.cause_names())}"
         if neighbours:
             text += f"; kept float beside them: {', '.join(_counted(neighbours))}"
         return text

@@ -112,15 +112,19 @@ def test_pre_steps_are_reused_between_attempts(make_job):
     assert job._after(("pruning",)) is first
 
 
-def test_an_op_without_an_int8_kernel_fails_loudly_naming_it(tf, digits, tmp_path):
+def test_an_op_without_an_int8_kernel_is_named_by_the_hardware_check(tf, digits, tmp_path):
+    """The converter leaves CUMSUM in float without a word; the check names it, not its neighbours."""
     import tf_keras as keras
 
+    from advisor.engine.rules import load_rules
     from advisor.executor.model_io import LoadedModel
+    from advisor.validator.hardware import check_model
     from tests.integration.conftest import producer
 
     model = keras.Sequential([keras.layers.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(16),
                               keras.layers.Lambda(lambda t: tf.math.cumsum(t, axis=1)), keras.layers.Dense(10)])
     loaded = LoadedModel.from_keras(model, "cumsum")
-    job = producer(loaded, tmp_path, integer_only=True, representative=digits["representative"].x[:50])
-    with pytest.raises(SchemeFailed, match=r"CUMSUM \(op \d+\)"):
-        job.produce("full_integer")
+    content = producer(loaded, tmp_path, integer_only=True, representative=digits["representative"].x[:50]).produce("full_integer").content
+    report = check_model(content, "edgetpu", load_rules())
+    assert not report.compatible and report.root_causes == ["CUMSUM"]
+    assert any(p.op == "CUMSUM" and "CUMSUM has no int8 kernel in LiteRT" in p.reason for p in report.problems)
