@@ -121,8 +121,13 @@ def compare(answers: Answers, *, out: str | Path = "advisor-compare", force: boo
     rungs = combinations(answers, rules)
     if not rungs:
         raise BadInput(f"answers: no scheme can run on {answers.hardware} with data: {answers.data}; nothing to compare")
-    the_plan = plan(answers, rules, options, rungs=rungs)
-    with workbench(the_plan, out, force, progress) as bench:
+    folder = OutputFolder(out, force=force)  # an unwritable path fails before anything else
+    try:
+        the_plan = plan(answers, rules, options, rungs=rungs)
+    except BaseException:
+        folder.discard()
+        raise
+    with workbench(the_plan, folder, force, progress) as bench:
         runnable = bench.runnable(the_plan.rungs)
         overall = bench.progress.task(f"compare: {len(runnable)} combinations", total=len(runnable))
 

@@ -29,8 +29,9 @@ def run(answers: Answers, *, out: str | Path = "advisor-out", force: bool = Fals
     return execute(plan(answers, rules, options, metric=metric), out=out, force=force, progress=progress)
 
 
-def execute(the_plan: Plan, *, out: str | Path, force: bool = False, progress=None, sweep: bool = False) -> Report:
-    """Climb the plan's rungs (all of them with `sweep`, as benchmarks do) and write the report."""
+def execute(the_plan: Plan, *, out: str | Path | OutputFolder, force: bool = False, progress=None, sweep: bool = False) -> Report:
+    """Climb the plan's rungs (all of them with `sweep`, as benchmarks do) and write the report.
+    `out` may be an OutputFolder already opened (the CLI opens it before planning)."""
     with workbench(the_plan, out, force, progress) as bench:
         strategy = (Sweep if sweep else Ladder)(bench.runnable(the_plan.rungs))
         result = search(strategy, bench.attempt, budget=the_plan.budget)
@@ -46,15 +47,16 @@ def execute(the_plan: Plan, *, out: str | Path, force: bool = False, progress=No
 
 
 @contextlib.contextmanager
-def workbench(the_plan: Plan, out: str | Path, force: bool, progress):
+def workbench(the_plan: Plan, out: str | Path | OutputFolder, force: bool, progress):
     """The data read, the output folder staged, the model loaded and its baseline measured; the
     folder is committed by the caller, or left as it was on any error or Ctrl-C."""
     from advisor.report.progress import NullProgress
     from advisor.workbench import Workbench, load_data
 
     progress = progress or NullProgress()
-    data = load_data(the_plan)
-    with OutputFolder(out, force=force) as folder:
+    folder = out if isinstance(out, OutputFolder) else OutputFolder(out, force=force)  # an unwritable path fails here
+    with folder:
+        data = load_data(the_plan)
         yield Workbench.open(the_plan, data, folder, progress)
 
 

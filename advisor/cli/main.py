@@ -95,6 +95,10 @@ def _cmd_wizard(args) -> int:
         )
     rules = load_rules(args.rules)
     prefill = read_answers_file(args.answers, rules=rules) if args.answers else None
+    if args.save:
+        from advisor.output import check_file_path
+
+        check_file_path(args.save)  # before the questions, not after them
     code, _ = wizard(rules, Prompter(), prefill=prefill, save=args.save, console=terminal_console())
     return code
 

@@ -95,21 +95,26 @@ def _options(args):
 
 
 def _execute(answers, options, rules, out: str, force: bool) -> int:
+    from advisor.output import OutputFolder
     from advisor.report.progress import RichProgress, terminal_console
     from advisor.report.recommendation import print_recommendation
     from advisor.report.run_report import print_report
     from advisor.runner import execute, plan
 
     console = terminal_console()
+    folder = OutputFolder(out, force=force)  # an unwritable --out fails here, before anything is printed or loaded
     try:
         the_plan = plan(answers, rules, options)
-    except Infeasible as err:
+    except BaseException as err:
+        folder.discard()
+        if not isinstance(err, Infeasible):
+            raise
         print_recommendation(err.recommendation, console)
         return EXIT_INFEASIBLE
     print_recommendation(the_plan.recommendation, console)
     progress = RichProgress(console)
     try:
-        report = execute(the_plan, out=out, force=force, progress=progress)
+        report = execute(the_plan, out=folder, progress=progress)
     finally:
         progress.close()
     print_report(report, out, console)

@@ -6,6 +6,7 @@ skipped when no answer to it can change the recommendation (the engine is asked,
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,10 +284,17 @@ def save_answers(answers: Answers, path: Path) -> Path:
             relative[name] = os.path.relpath(Path(value).resolve(), path.resolve().parent)
     if relative:
         answers = answers.model_copy(update={"inputs": answers.inputs.model_copy(update=relative)})
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(dump_answers_yaml(answers), encoding="utf-8")
-    os.replace(partial, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(dump_answers_yaml(answers), encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as err:
+        from advisor.output import path_error
+
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise path_error(path, err, "be written") from None
     return path
 
 

@@ -9,7 +9,8 @@ from rich.table import Table
 
 from advisor.compare import QUALITY, quality_axis, quality_of
 from advisor.models.answers import Answers
-from advisor.report.run_report import _acc, _drop, _fidelity, _hardware, _mb, _ms, _pct, budget_text, verdict_text
+from advisor.report.progress import terminal_console
+from advisor.report.run_report import WRAPPING, _acc, _drop, _fidelity, _hardware, _mb, _ms, _pct, budget_text, verdict_text
 
 COLUMNS = ["#", "scheme", "pre-steps", "size", "gzip", "reduction", "accuracy", "drop", "fidelity", "latency", "hardware",
            "verdict", "front", "pick"]
@@ -33,10 +34,10 @@ def rows(comparison) -> list[list[str]]:
 
 
 def print_comparison(comparison, out: str, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or terminal_console()
     table = Table(title="advisor compare", header_style="bold")
     for column in COLUMNS:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=column not in WRAPPING)
     for row in rows(comparison):
         style = "green" if row[VERDICT].startswith("PASS") else "red" if row[VERDICT].startswith(("FAIL", "failed")) else None
         table.add_row(*row, style=style)

@@ -50,6 +50,19 @@ class _RichTask:
             self._bars.update(self._id, completed=self._total, **fields)
 
 
+LOG_WIDTH = 200  # through a pipe or in CI logs: wide enough that tables keep their words whole
+
+
+def log_width() -> int | None:
+    """None on a terminal (rich measures it); elsewhere COLUMNS, or a generous default."""
+    if sys.stdout.isatty():
+        return None
+    try:
+        return max(40, int(os.environ.get("COLUMNS", "")))
+    except ValueError:
+        return LOG_WIDTH
+
+
 def terminal_console(stderr: bool = False) -> Console:
     """A console on a duplicate of stdout (or stderr), immune to file-descriptor redirection."""
     stream = sys.stderr if stderr else sys.stdout
@@ -58,7 +71,7 @@ def terminal_console(stderr: bool = False) -> Console:
         handle = os.fdopen(fd, "w", buffering=1, encoding="utf-8", errors="replace")
     except (OSError, ValueError, AttributeError):  # no real file descriptor (e.g. captured in tests)
         handle = stream
-    return Console(file=handle)
+    return Console(file=handle, width=log_width())
 
 
 class RichProgress:

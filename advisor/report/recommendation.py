@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from advisor.models.recommendation import Recommendation
+from advisor.report.progress import terminal_console
 
 
 def recommendation_panel(rec: Recommendation) -> Panel:
@@ -56,4 +57,4 @@ def recommendation_panel(rec: Recommendation) -> Panel:
 
 
 def print_recommendation(rec: Recommendation, console: Console | None = None) -> None:
-    (console or Console()).print(recommendation_panel(rec))
+    (console or terminal_console()).print(recommendation_panel(rec))

@@ -7,7 +7,10 @@ from rich.table import Table
 
 from advisor.models.answers import Answers
 from advisor.models.report import Attempt, HardwareReport, Metrics, Report
+from advisor.report.progress import terminal_console
 
+# Only these columns wrap, at spaces; identifiers and numbers are never broken across lines.
+WRAPPING = {"verdict", "fidelity"}
 COLUMNS = ["#", "scheme", "pre-steps", "size", "reduction", "accuracy", "drop", "fidelity", "latency", "hardware", "verdict"]
 
 
@@ -91,10 +94,10 @@ def rows(report: Report) -> list[list[str]]:
 
 
 def print_report(report: Report, out: str, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or terminal_console()
     table = Table(title="advisor run", header_style="bold")
     for column in COLUMNS:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=column not in WRAPPING)
     for row in rows(report):
         style = "green" if row[-1].startswith("PASS") else "red" if row[-1].startswith(("FAIL", "failed")) else None
         table.add_row(*row, style=style)

@@ -6,10 +6,11 @@ from rich.console import Console
 from rich.table import Table
 
 from advisor.models.signature import ModelSignature
+from advisor.report.progress import terminal_console
 
 
 def print_signature(signature: ModelSignature, path: str, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or terminal_console()
     version = f", saved by Keras {signature.keras_version}" if signature.keras_version else ""
     parameters = f"; {signature.parameters:,} parameters" if signature.parameters else ""
     console.print(f"[bold]{path}[/bold]: {signature.format}{version}{parameters}")

@@ -70,7 +70,7 @@ def test_the_ladder_climbs_past_a_rung_that_misses_the_size_goal(many_small_laye
                                        "accuracy_drop", "latency_ms"}
     assert set(attempt["hardware"]) >= {"compatible", "problems"}
     assert "| * | full_integer |" in (out / "report.md").read_text()
-    assert not (out / ".advisor-partial").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left beside it
 
 
 def test_the_engine_judges_max_size_mb_against_the_weights_in_the_file(dense_keras, loaded_dense):
@@ -188,16 +188,17 @@ def test_cli_run_ctrl_c_during_fine_tuning_exits_130_and_leaves_nothing(tmp_path
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
-    assert not out.exists()
+    assert not out.exists() and list(tmp_path.glob(".*")) == []
 
 
 def interrupt_during_fine_tuning(process, out):
     """SIGINT once the run is staging its output and fine-tuning (the baseline is written first)."""
-    staged = out / ".advisor-partial" / "attempts" / "float32.tflite"
     deadline = time.time() + 240
-    while time.time() < deadline and not staged.exists() and process.poll() is None:
+    staged = []
+    while time.time() < deadline and not staged and process.poll() is None:
+        staged = list(out.parent.glob(f".{out.name}.advisor-partial-*/attempts/float32.tflite"))
         time.sleep(0.2)
-    assert staged.exists(), "the run never started staging its output"
+    assert staged, "the run never started staging its output"
     time.sleep(3)  # QAT's 200 epochs take minutes: the run is fine-tuning now
     assert process.poll() is None, "the run ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
@@ -282,3 +283,20 @@ def test_cli_demo_replaces_an_earlier_demo_but_no_other_folder(tmp_path):
     refused = run_cli("demo", "--out", "mine", cwd=tmp_path, env=env)
     assert refused.returncode == 2 and "not an earlier demo's output" in refused.stderr
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "mine"
+
+
+def test_piped_output_breaks_no_identifier_across_lines(tmp_path):
+    """Through a pipe rich would assume 80 columns and fold 'full_integer' into 'full_integ / er'."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    result = subprocess.run([sys.executable, "-m", "advisor", "run", "--answers", str(ROOT / "examples" / "demo.yaml"),
+                             "--out", str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    from advisor.report.run_report import COLUMNS
+
+    headers = [[c.strip() for c in line.split("┃")[1:-1]] for line in result.stdout.splitlines() if line.startswith("┃")]
+    assert headers == [COLUMNS]  # one header line: no column name folded onto a second line
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in result.stdout.splitlines() if " MB │" in line]
+    assert [row[1] for row in rows] == ["float32", "full_integer"]  # one line per row, identifiers whole
+    rule_lines = [line for line in result.stdout.splitlines() if "integer-only-" in line]
+    assert any("integer-only-post-training-first" in line for line in rule_lines)
+    assert "│ *    │ full_integer │" in result.stdout

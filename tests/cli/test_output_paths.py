@@ -1,0 +1,97 @@
+"""An output path that cannot be written fails at once, in one line, before any model is loaded;
+a failure while writing leaves the previous output folder as it was; --force swaps folders whole."""
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from advisor.errors import BadInput
+from advisor.output import OutputFolder
+from tests.conftest import ROOT, run_cli
+
+DEMO = str(ROOT / "examples" / "demo.yaml")
+
+
+@pytest.mark.parametrize("out, reason", [
+    ("{file}/sub", "is not a folder"),
+    ("/proc/advisor-out", "cannot be written"),
+    ("/sys/advisor-out", "cannot be written: Operation not permitted"),
+])
+def test_an_unwritable_out_is_one_line_exit_2_before_loading(tmp_path, out, reason):
+    (tmp_path / "file").write_text("a file")
+    out = out.format(file=tmp_path / "file")
+    result = run_cli("run", "--answers", DEMO, "--out", out, env={"ADVISOR_CACHE_DIR": str(tmp_path / "never")})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and reason in lines[0] and out.split("/sub")[0] in lines[0]
+    assert "Use full_integer" not in result.stdout  # it failed before planning output, loading or training
+    assert not (tmp_path / "never").exists()  # the built-in model was not even trained
+
+
+def test_the_wizard_checks_its_save_path_before_asking(tmp_path):
+    (tmp_path / "file").write_text("a file")
+    result = run_cli("wizard", "--save", str(tmp_path / "file" / "answers.yaml"))
+    # standard input is not a terminal here, so the wizard refuses anyway: the path is checked by the library call
+    from advisor.output import check_file_path
+
+    with pytest.raises(BadInput, match="is not an existing folder"):
+        check_file_path(tmp_path / "file" / "answers.yaml")
+    with pytest.raises(BadInput, match="is a folder"):
+        check_file_path(tmp_path)
+    assert result.returncode == 2
+
+
+def previous(tmp_path) -> Path:
+    out = tmp_path / "out"
+    (out / "attempts").mkdir(parents=True)
+    (out / "model.tflite").write_bytes(b"old model")
+    (out / "attempts" / "old.tflite").write_bytes(b"old attempt")
+    return out
+
+
+def listing(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_full_disk_while_writing_leaves_the_previous_folder_as_it_was(tmp_path, monkeypatch):
+    out = previous(tmp_path)
+    before = listing(out)
+    real = Path.write_bytes
+    calls = []
+
+    def fills_up(self, data):
+        calls.append(self)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", fills_up)
+    with pytest.raises(BadInput, match=r"out/attempts/b.tflite: cannot be written: No space left on device"):
+        with OutputFolder(out, force=True) as folder:
+            folder.write("attempts/a.tflite", b"new")
+            folder.write("attempts/b.tflite", b"new")
+            folder.commit()
+    assert listing(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("atomic", [True, False])
+def test_force_swaps_the_whole_folder_and_leaves_nothing_beside_it(tmp_path, monkeypatch, atomic):
+    out = previous(tmp_path)
+    if not atomic:  # a system without renameat2: two renames, the old folder aside until the new one is in
+        monkeypatch.setattr("advisor.output._exchange", lambda a, b: False)
+    with OutputFolder(out, force=True) as folder:
+        folder.write("model.tflite", b"new model")
+        folder.commit()
+    assert listing(out) == {"model.tflite": b"new model"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_an_error_before_commit_removes_what_was_staged_and_the_parents_it_made(tmp_path):
+    with pytest.raises(RuntimeError):
+        with OutputFolder(tmp_path / "new" / "deeper" / "out", force=False) as folder:
+            folder.write("x.txt", "x")
+            raise RuntimeError("an attempt went wrong")
+    assert list(tmp_path.iterdir()) == []
