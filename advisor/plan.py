@@ -10,7 +10,7 @@ from advisor._suggest import did_you_mean
 from advisor.api import model_file_bytes
 from advisor.engine import evaluate
 from advisor.engine.rules import RuleSet, load_rules
-from advisor.errors import BadInput, Infeasible
+from advisor.errors import AnswersError, BadInput, Infeasible
 from advisor.executor.produce import step_of
 from advisor.models.answers import PYTHON_PREFIX, Answers
 from advisor.models.options import RunOptions
@@ -29,6 +29,7 @@ class Plan:
     recommendation: Recommendation
     rungs: tuple[Rung, ...]
     metric: Callable | None = None  # a task metric given as a callable (library use)
+    custom_objects: dict | None = None  # what inputs.custom_objects names, imported
 
     @property
     def budget(self) -> Budget:
@@ -61,4 +62,25 @@ def plan(answers: Answers, rules: RuleSet | None = None, options: RunOptions | N
         step_of(rules, name)
     if answers.task.metric and answers.task.metric.startswith(PYTHON_PREFIX) and metric is None:
         import_metric(answers.task.metric)  # a module that does not import is bad input now, not mid-run
-    return Plan(answers, rules, options, rec, tuple((s, tuple(steps)) for s, steps in rungs), metric)
+    custom = custom_objects(answers.inputs.custom_objects)
+    return Plan(answers, rules, options, rec, tuple((s, tuple(steps)) for s, steps in rungs), metric, custom)
+
+
+def custom_objects(reference: str | None) -> dict | None:
+    """Import the module inputs.custom_objects names (its registered Keras classes count from then on)
+    and return its `custom_objects` dict, if it defines one."""
+    if reference is None:
+        return None
+    import importlib
+
+    module = reference[len(PYTHON_PREFIX):].strip()
+    try:
+        loaded = importlib.import_module(module)
+    except ImportError as err:
+        raise AnswersError(f"answers: inputs.custom_objects: cannot import module '{module}' ({type(err).__name__}: {err})") from None
+    except Exception as err:  # the module's own code failed while importing
+        raise AnswersError(f"answers: inputs.custom_objects: importing '{module}' raised {type(err).__name__}: {err}") from None
+    found = getattr(loaded, "custom_objects", None)
+    if found is not None and not isinstance(found, dict):
+        raise AnswersError(f"answers: inputs.custom_objects: {module}.custom_objects must be a dict, not {type(found).__name__}")
+    return dict(found or {})

@@ -238,8 +238,9 @@ class Workbench:
         notes = list(data.notes)
         model_path = str(builtin.model_path(progress)) if answers.inputs.model == builtin.NAME else answers.inputs.model
         task = progress.task(f"loading {answers.inputs.model}", total=None)
-        loaded = load_model(model_path)
+        loaded = load_model(model_path, plan.custom_objects)
         task.finish()
+        notes.extend(loaded.notes)
         signature = loaded.signature
         for role in ("representative", "train", "eval"):
             dataset = getattr(data, role)

@@ -275,12 +275,12 @@ def _flatten(answers: Answers) -> dict[str, Any]:
 
 def save_answers(answers: Answers, path: Path) -> Path:
     """Write YAML whole (temporary name, then rename); input paths are written relative to its folder."""
-    from advisor.models.answers import BUILTIN_PREFIX, dump_answers_yaml
+    from advisor.models.answers import BUILTIN_PREFIX, PYTHON_PREFIX, dump_answers_yaml
 
     path = Path(path)
     relative = {}
     for name, value in answers.inputs.model_dump().items():
-        if value and not value.startswith(BUILTIN_PREFIX):
+        if value and not value.startswith((BUILTIN_PREFIX, PYTHON_PREFIX)):
             relative[name] = os.path.relpath(Path(value).resolve(), path.resolve().parent)
     if relative:
         answers = answers.model_copy(update={"inputs": answers.inputs.model_copy(update=relative)})

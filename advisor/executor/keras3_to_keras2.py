@@ -16,14 +16,14 @@ WHY_KERAS2 = (
 )
 
 
-def to_keras2(model3):
+def to_keras2(model3, custom_objects: dict | None = None):
     """A tf-keras copy of a Keras 3 model, weights included; SchemeFailed when it cannot be rebuilt."""
     import tf_keras
 
     config = _translate(model3.get_config())
     cls = tf_keras.Sequential if type(model3).__name__ == "Sequential" else tf_keras.Model
     try:
-        model2 = cls.from_config(config)
+        model2 = cls.from_config(config, custom_objects=custom_objects)
         model2.set_weights(model3.get_weights())
     except Exception as err:  # any layer tf-keras cannot rebuild
         raise SchemeFailed(

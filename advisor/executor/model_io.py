@@ -84,6 +84,8 @@ class LoadedModel:
     keras: object | None  # the Keras object (tf-keras or Keras 3), None for a plain SavedModel
     saved_model: object | None  # the tf.saved_model.load object for a plain SavedModel
     signature: ModelSignature
+    custom_objects: dict | None = None
+    notes: tuple[str, ...] = ()
     _keras2: object | None = field(default=None, repr=False)
 
     @classmethod
@@ -104,7 +106,7 @@ class LoadedModel:
             elif self.format is ModelFormat.KERAS3:
                 from advisor.executor.keras3_to_keras2 import to_keras2
 
-                self._keras2 = to_keras2(self.keras)
+                self._keras2 = to_keras2(self.keras, self.custom_objects)
             else:
                 from advisor.executor.keras3_to_keras2 import WHY_KERAS2
 
@@ -125,7 +127,7 @@ class LoadedModel:
         return copy
 
 
-def load_model(path: str) -> LoadedModel:
+def load_model(path: str, custom_objects: dict | None = None) -> LoadedModel:
     from advisor.executor.tf_env import quiet, tensorflow
 
     fmt = detect_format(path)
@@ -135,20 +137,25 @@ def load_model(path: str) -> LoadedModel:
             if fmt is ModelFormat.KERAS3:
                 import keras
 
-                model = keras.models.load_model(path, compile=False)
+                model = keras.models.load_model(path, compile=False, custom_objects=custom_objects)
             elif fmt is ModelFormat.SAVEDMODEL:
                 model = tf.saved_model.load(path)
             else:
                 import tf_keras
 
-                model = tf_keras.models.load_model(path, compile=False)
+                model = tf_keras.models.load_model(path, compile=False, custom_objects=custom_objects)
         except Exception as err:  # a file Keras cannot load is bad input, with Keras's reason
             lines = [line for line in str(err).splitlines() if line.strip()]
+            reason = next((line for line in lines if "Unknown layer" in line or "Could not locate" in line), None)
+            if reason:
+                raise ModelError(f"{path}: cannot be loaded as {fmt.value}: {reason.strip()[:160]}; name the module that "
+                                 "defines it as inputs.custom_objects: python:your.module") from None
             raise ModelError(f"{path}: cannot be loaded as {fmt.value}: {(lines[-1] if lines else type(err).__name__)[:200]}") from None
     del captured
     if fmt is ModelFormat.SAVEDMODEL:
         return LoadedModel(str(path), fmt, None, model, _saved_model_signature(path, model))
-    return LoadedModel(str(path), fmt, model, None, keras_signature(model, fmt))
+    model, notes = inference_graph(model, fmt)
+    return LoadedModel(str(path), fmt, model, None, keras_signature(model, fmt), custom_objects, notes)
 
 
 def keras_signature(model, fmt: ModelFormat) -> ModelSignature:
@@ -201,3 +208,55 @@ def _saved_model_signature(path: str, loaded) -> ModelSignature:
 
 def _dtype_name(dtype) -> str:
     return getattr(dtype, "name", str(dtype))
+
+
+# Layers that do nothing at inference (augmentation, noise, dropout): left out of the graph that is
+# converted, so their random ops (which LiteRT has no kernel for) never reach the converter.
+INFERENCE_IDENTITY = {
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness",
+    "RandomHeight", "RandomWidth", "RandomSaturation", "RandomHue", "RandomColorJitter", "RandomGrayscale",
+    "GaussianNoise", "GaussianDropout", "AlphaDropout", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
+    "SpatialDropout3D", "ActivityRegularization",
+}
+
+
+def inference_graph(model, fmt: ModelFormat) -> tuple[object, tuple[str, ...]]:
+    """A Keras 3 model without the layers that are identity at inference (nested Sequential blocks of
+    them included), and a note naming them; other models are left as they are."""
+    dropped: list[str] = []
+
+    def identity_only(layer) -> bool:
+        inner = getattr(layer, "layers", None)
+        if inner is not None and type(layer).__name__ in ("Sequential", "Functional", "Model"):
+            return bool(inner) and all(identity_only(child) for child in inner)
+        return type(layer).__name__ in INFERENCE_IDENTITY
+
+    # tf-keras converts these layers as the identity they are at inference (and its clone_model loops
+    # forever on a nested model replaced this way); Keras 3 exports their random ops, which LiteRT lacks.
+    if fmt is not ModelFormat.KERAS3 or type(model).__name__ not in ("Sequential", "Functional", "Model"):
+        return model, ()
+    if not any(identity_only(layer) for layer in model.layers):
+        return model, ()
+    import keras as library
+
+    class Passthrough(library.layers.Layer):
+        """Identity that also takes the mask and training arguments a nested model's call node carries."""
+
+        def call(self, inputs, mask=None, training=None):
+            return inputs
+
+    def replace(layer):
+        if identity_only(layer):
+            dropped.append(layer.name)
+            return Passthrough(name=layer.name)
+        return layer
+
+    from advisor.executor.tf_env import quiet
+
+    try:
+        with quiet():
+            stripped = library.models.clone_model(model, clone_function=replace)
+    except Exception:  # a graph clone_model cannot rebuild: convert it as it is
+        return model, ()
+    return stripped, (f"left out {len(dropped)} layer(s) that do nothing at inference (augmentation, noise, dropout): "
+                      f"{', '.join(dropped)}",)

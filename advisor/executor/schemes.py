@@ -64,10 +64,16 @@ def int16x8(context: StepContext, model) -> StepResult:
 
 def qat(context: StepContext, model) -> StepResult:
     start = model if model is not None else context.loaded.fresh_keras2()
-    trained, logs = training.quantization_aware(start, context.train, context.options, preserve=context.applied,
-                                                progress=context.progress)
+    trained, logs, left = training.quantization_aware(start, context.train, context.options, preserve=context.applied,
+                                                      progress=context.progress)
     content = convert(context, trained, "qat", _int8_everywhere(context))
-    return StepResult(content=content, extras={"qat_train_accuracy": round(logs["accuracy"], 4)} if "accuracy" in logs else {})
+    extras = {"qat_train_accuracy": round(logs["accuracy"], 4)} if "accuracy" in logs else {}
+    notes = ()
+    if left:
+        extras["qat_unannotated_layers"] = left
+        notes = (f"quantization-aware training left {len(left)} layer(s) TFMOT does not support unannotated: "
+                 f"{', '.join(left[:8])}",)
+    return StepResult(content=content, extras=extras, notes=notes)
 
 
 def pruning(context: StepContext, model) -> StepResult:

@@ -100,22 +100,50 @@ def _status(logs) -> str:
 
 
 def quantization_aware(model, data: Dataset, options, *, preserve: tuple[str, ...] = (), progress=None):
-    """QAT on a float tf-keras model; after pruning/clustering, the collaborative scheme that keeps them."""
+    """QAT on a float tf-keras model; after pruning/clustering, the collaborative scheme that keeps them.
+
+    Only the layers TFMOT supports are annotated (TFMOT's documented way for models with others, such
+    as preprocessing or custom layers); the rest stay float while training and are quantized, where
+    LiteRT can, by the converter. It fails only when no layer can be annotated."""
     mot = tfmot()
+    quantize = mot.quantization.keras
     with quiet():
         try:
-            if not preserve:
-                qat = mot.quantization.keras.quantize_model(model)
+            annotated, left = annotate_supported(model, mot)
+            if preserve:
+                with quantize.quantize_scope():
+                    qat = quantize.quantize_apply(annotated, _preserving_scheme(mot, preserve))
             else:
-                scheme = _preserving_scheme(mot, preserve)
-                annotated = mot.quantization.keras.quantize_annotate_model(model)
-                with mot.quantization.keras.quantize_scope():
-                    qat = mot.quantization.keras.quantize_apply(annotated, scheme)
-        except (ValueError, RuntimeError, TypeError) as err:
+                qat = quantize.quantize_apply(annotated)
+        except (ValueError, RuntimeError, TypeError, KeyError) as err:
             raise SchemeFailed(f"quantization-aware training cannot wrap this model: {_one_line(err)}") from None
     compile_for_task(qat, options.learning_rate, data)
     logs = fit(qat, data, epochs=options.epochs, batch_size=options.batch_size, label="qat", progress=progress)
-    return qat, logs
+    return qat, logs, left
+
+
+def annotate_supported(model, mot):
+    """(the model with every layer TFMOT's 8-bit registry supports annotated, the names of the others)."""
+    import tf_keras
+
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import default_8bit_quantize_registry
+
+    registry = default_8bit_quantize_registry.Default8BitQuantizeRegistry()
+    left: list[str] = []
+
+    def annotate(layer):
+        if isinstance(layer, tf_keras.layers.InputLayer):
+            return layer
+        if registry.supports(layer):
+            return mot.quantization.keras.quantize_annotate_layer(layer)
+        left.append(layer.name)
+        return layer
+
+    annotated = tf_keras.models.clone_model(model, clone_function=annotate)
+    if len(left) == len([layer for layer in model.layers if not isinstance(layer, tf_keras.layers.InputLayer)]):
+        raise SchemeFailed(f"quantization-aware training: TFMOT supports none of this model's layers ({', '.join(left[:6])}); "
+                           "it needs a QuantizeConfig for them (tfmot quantize_annotate_layer)")
+    return annotated, left
 
 
 def _preserving_scheme(mot, preserve: tuple[str, ...]):

@@ -100,12 +100,25 @@ class Inputs(BaseModel):
         None, description="A .keras or .h5 file, a SavedModel folder, or builtin:digits."
     )
     representative: str | None = Field(
-        None, description="Unlabelled samples: an .npz with array `x`, or an .npy file; or builtin:digits."
+        None, description="Unlabelled samples: an .npz with one array per input (or `x`), or an .npy file; or builtin:digits."
     )
-    train: str | None = Field(None, description="Labelled training data: an .npz with `x` and `y`; or builtin:digits.")
+    train: str | None = Field(None, description="Labelled training data: an .npz with the inputs and `y`; or builtin:digits.")
     eval: str | None = Field(
-        None, description="Labelled evaluation data: an .npz with `x` and `y`; accuracy is measured on it."
+        None, description="Evaluation data: an .npz with the inputs, and `y` where labelled; accuracy and fidelity "
+        "are measured on it."
     )
+    custom_objects: str | None = Field(
+        None,
+        description="python:package.module, imported before the model is loaded: its registered Keras classes count, "
+        "and so does a `custom_objects` dict if it defines one (the user's own code runs).",
+    )
+
+    @field_validator("custom_objects")
+    @classmethod
+    def _a_module(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith(PYTHON_PREFIX) or not value[len(PYTHON_PREFIX):].strip()):
+            raise ValueError(f"'{value}' is not of the form python:package.module")
+        return value
 
 
 class Budget(BaseModel):
@@ -202,7 +215,7 @@ def resolve_inputs(answers: Answers, base: Path) -> Answers:
     """Make relative input paths absolute against `base` (builtin names stay as they are)."""
     resolved = {}
     for field, value in answers.inputs.model_dump().items():
-        if value is None or value.startswith(BUILTIN_PREFIX) or Path(value).is_absolute():
+        if value is None or value.startswith((BUILTIN_PREFIX, PYTHON_PREFIX)) or Path(value).is_absolute():
             continue
         resolved[field] = str((base / value).resolve())
     if not resolved:
