@@ -20,11 +20,39 @@ def parse_answers(raw: Answers | dict[str, Any], *, rules: str | Path | RuleSet 
     return answers_model.parse_answers(raw, rules=ruleset, source=source)
 
 
-def recommend(answers: Answers | dict[str, Any], *, rules: str | Path | RuleSet | None = None, source: str = "answers") -> Recommendation:
-    """Recommend a scheme for `answers` (a dict or Answers). Never imports TensorFlow."""
+def recommend(answers: Answers | dict[str, Any], *, rules: str | Path | RuleSet | None = None, source: str = "answers",
+              model=None) -> Recommendation:
+    """Recommend a scheme for `answers` (a dict or Answers); `model`, a Keras model object, is
+    measured for the size goals in place of inputs.model. Never imports TensorFlow."""
+    from advisor.in_memory import weight_bytes
+
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
     answers = answers_model.parse_answers(answers, source=source, rules=ruleset)
-    return evaluate.recommend(answers, ruleset, model_file_bytes(answers, source))
+    size = weight_bytes(model) if model is not None else model_file_bytes(answers, source)
+    return evaluate.recommend(answers, ruleset, size)
+
+
+def run(answers: Answers | dict[str, Any], *, model=None, representative=None, train=None, eval=None,
+        out: str | Path = "advisor-out", force: bool = False, options=None, rules: str | Path | RuleSet | None = None,
+        progress=None, metric=None):
+    """`advisor run` from Python, with objects or paths: `model` a Keras model (tf-keras or Keras 3,
+    subclassed too); `representative` an array or a dict of arrays keyed by input name; `train` and
+    `eval` the same, with labels as (inputs, y) or a dict with 'y'. Objects replace the answers'
+    inputs of the same name. Returns the Report (report.json's content)."""
+    from advisor.in_memory import InMemory, as_dataset
+    from advisor.runner import execute
+    from advisor.plan import plan
+
+    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
+    parsed = answers_model.parse_answers(answers, rules=ruleset)
+    objects = InMemory(
+        model=model,
+        representative=as_dataset(representative, "representative", labelled=False),
+        train=as_dataset(train, "train", labelled=True),
+        eval=as_dataset(eval, "eval", labelled=None),
+    )
+    the_plan = plan(parsed, ruleset, options, metric=metric, in_memory=objects)
+    return execute(the_plan, out=out, force=force, progress=progress)
 
 
 def model_file_bytes(answers: Answers, source: str = "answers") -> int | None:

@@ -12,6 +12,7 @@ from advisor.engine import evaluate
 from advisor.engine.rules import RuleSet, load_rules
 from advisor.errors import AnswersError, BadInput, Infeasible
 from advisor.executor.produce import step_of
+from advisor.in_memory import InMemory, weight_bytes
 from advisor.models.answers import PYTHON_PREFIX, Answers
 from advisor.models.options import RunOptions
 from advisor.models.recommendation import Recommendation
@@ -30,6 +31,7 @@ class Plan:
     rungs: tuple[Rung, ...]
     metric: Callable | None = None  # a task metric given as a callable (library use)
     custom_objects: dict | None = None  # what inputs.custom_objects names, imported
+    in_memory: InMemory | None = None  # the library's objects in place of files
 
     @property
     def budget(self) -> Budget:
@@ -37,12 +39,13 @@ class Plan:
 
 
 def plan(answers: Answers, rules: RuleSet | None = None, options: RunOptions | None = None, *,
-         rungs: list[Rung] | None = None, metric: Callable | None = None) -> Plan:
+         rungs: list[Rung] | None = None, metric: Callable | None = None, in_memory: InMemory | None = None) -> Plan:
     """The ladder of the recommendation (`options.scheme` first, after `options.pre_steps`), or the
     given `rungs`. Unknown schemes and steps the rule set cannot resolve are errors now, not mid-run."""
     rules = rules or load_rules()
     options = options or RunOptions()
-    rec = evaluate.recommend(answers, rules, model_file_bytes(answers))
+    size = weight_bytes(in_memory.model) if in_memory and in_memory.model is not None else model_file_bytes(answers)
+    rec = evaluate.recommend(answers, rules, size)
     scheme = options.scheme
     if scheme is not None and scheme not in rules.schemes:
         raise BadInput(f"--scheme: unknown scheme '{scheme}'{did_you_mean(scheme, rules.schemes)}; known: {', '.join(rules.schemes)}")
@@ -63,7 +66,7 @@ def plan(answers: Answers, rules: RuleSet | None = None, options: RunOptions | N
     if answers.task.metric and answers.task.metric.startswith(PYTHON_PREFIX) and metric is None:
         import_metric(answers.task.metric)  # a module that does not import is bad input now, not mid-run
     custom = custom_objects(answers.inputs.custom_objects)
-    return Plan(answers, rules, options, rec, tuple((s, tuple(steps)) for s, steps in rungs), metric, custom)
+    return Plan(answers, rules, options, rec, tuple((s, tuple(steps)) for s, steps in rungs), metric, custom, in_memory)
 
 
 def custom_objects(reference: str | None) -> dict | None:

@@ -90,6 +90,7 @@ def environment(options: RunOptions, loaded) -> dict:
         "cpus": os.cpu_count(),
         "packages": versions,
         "model_format": loaded.format.value,
+        "model_source": loaded.path,
         "options": options.model_dump(),
         "numpy": np.__version__,
     }

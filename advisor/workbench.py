@@ -42,12 +42,15 @@ def load_data(plan: Plan) -> RunData:
     from advisor.executor.data import load_dataset
 
     spec = plan.answers.inputs
-    if not spec.model:
+    objects = plan.in_memory
+    if not spec.model and not (objects and objects.model is not None):
         raise AnswersError("answers: inputs.model: advisor run needs a model (a .keras/.h5 file, a SavedModel folder, or builtin:digits)")
-    if spec.model.startswith(BUILTIN_PREFIX) and spec.model != builtin.NAME:
+    if spec.model and spec.model.startswith(BUILTIN_PREFIX) and spec.model != builtin.NAME:
         raise AnswersError(f"answers: inputs.model: unknown built-in '{spec.model}'{did_you_mean(spec.model, [builtin.NAME])}")
 
     def load(role: str, labelled: bool | None):
+        if objects is not None and objects.dataset(role) is not None:
+            return objects.dataset(role)
         path = getattr(spec, role)
         if path is None:
             return None
@@ -236,10 +239,17 @@ class Workbench:
 
         answers = plan.answers
         notes = list(data.notes)
-        model_path = str(builtin.model_path(progress)) if answers.inputs.model == builtin.NAME else answers.inputs.model
-        task = progress.task(f"loading {answers.inputs.model}", total=None)
-        loaded = load_model(model_path, plan.custom_objects)
-        task.finish()
+        objects = plan.in_memory
+        if objects is not None and objects.model is not None:
+            from advisor.executor.model_io import LoadedModel
+
+            sample = next((d for d in (data.representative, data.eval, data.train) if d is not None), None)
+            loaded = LoadedModel.from_keras(objects.model, sample=sample)
+        else:
+            model_path = str(builtin.model_path(progress)) if answers.inputs.model == builtin.NAME else answers.inputs.model
+            task = progress.task(f"loading {answers.inputs.model}", total=None)
+            loaded = load_model(model_path, plan.custom_objects)
+            task.finish()
         notes.extend(loaded.notes)
         signature = loaded.signature
         for role in ("representative", "train", "eval"):

@@ -34,6 +34,8 @@ def converter_for(model, loaded, batch: int | None, workdir: str):
 
     def call(*args):
         produced = keras_model(list(args) if len(args) > 1 else args[0], training=False)
+        if isinstance(produced, dict):
+            produced = [produced[name] for name in signature.output_names]
         produced = produced if isinstance(produced, (list, tuple)) else [produced]
         return dict(zip(outputs, produced))
 

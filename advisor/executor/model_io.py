@@ -89,10 +89,17 @@ class LoadedModel:
     _keras2: object | None = field(default=None, repr=False)
 
     @classmethod
-    def from_keras(cls, model, path: str = "in-memory") -> LoadedModel:
-        """A Keras model already in memory (tf-keras or Keras 3)."""
-        fmt = ModelFormat.KERAS3 if type(model).__module__.startswith("keras") else ModelFormat.KERAS2
-        return cls(path, fmt, model, None, keras_signature(model, fmt))
+    def from_keras(cls, model, path: str = "in-memory", sample=None) -> LoadedModel:
+        """A Keras model already in memory (tf-keras or Keras 3). A subclassed model that was never
+        built has no inputs to read: its signature comes from `sample` (a Dataset) and one call."""
+        fmt = ModelFormat.KERAS2 if _is_tf_keras(model) else ModelFormat.KERAS3
+        try:
+            known = getattr(model, "inputs", None) is not None
+        except (AttributeError, ValueError):
+            known = False
+        signature = keras_signature(model, fmt) if known else _called_signature(model, fmt, sample)
+        model, notes = inference_graph(model, fmt)
+        return cls(path, fmt, model, None, signature, None, notes)
 
     @property
     def is_keras2(self) -> bool:
@@ -173,6 +180,31 @@ def keras_signature(model, fmt: ModelFormat) -> ModelSignature:
                     for i, t in enumerate(model.outputs))
     parameters = int(sum(int(w.numpy().size) if hasattr(w, "numpy") else int(w.size) for w in model.weights))
     return ModelSignature(format=fmt.value, inputs=inputs, outputs=_unique(outputs), parameters=parameters)
+
+
+def _is_tf_keras(model) -> bool:
+    return any(klass.__module__.startswith("tf_keras") for klass in type(model).__mro__)
+
+
+def _called_signature(model, fmt: ModelFormat, sample) -> ModelSignature:
+    """Inputs from the sample's arrays, outputs from calling the model on one row of them."""
+    import numpy as np
+
+    if sample is None:
+        raise ModelError("a subclassed model that was never built needs data (representative or eval) to read its "
+                         "input shape from")
+    inputs = tuple(TensorSpec(name=name if name != "x" else "input", shape=_dims(array.shape[1:]), dtype=str(array.dtype))
+                   for name, array in sample.inputs.items())
+    row = [array[:1] for array in sample.inputs.values()]
+    produced = model(row if len(row) > 1 else row[0], training=False)
+    if isinstance(produced, dict):
+        named = list(produced.items())
+    else:
+        produced = produced if isinstance(produced, (list, tuple)) else [produced]
+        named = [(f"output_{i}", tensor) for i, tensor in enumerate(produced)]
+    outputs = tuple(TensorSpec(name=name, shape=_dims(np.asarray(t).shape[1:]), dtype=_dtype_name(t.dtype)) for name, t in named)
+    parameters = int(sum(int(np.prod(w.shape)) for w in model.weights))
+    return ModelSignature(format=fmt.value, inputs=inputs, outputs=outputs, parameters=parameters)
 
 
 def _unique(specs: tuple) -> tuple:
