@@ -1,5 +1,7 @@
 """The Pareto front on constructed metrics, and which combinations compare tries."""
 
+import pytest
+
 from advisor.compare import combinations, pareto_front
 from advisor.engine.rules import load_rules
 from advisor.api import parse_answers
@@ -42,3 +44,23 @@ def test_combinations_follow_the_data_and_the_hardware():
     assert {steps for _, steps in tpu} == {(), ("pruning",), ("clustering",), ("pruning", "clustering")}
     no_training = combinations(parse_answers({"data": "labelled", "hardware": "edgetpu", "can_fine_tune": False}), RULES)
     assert no_training == [("full_integer", ())]
+
+
+def test_without_labels_compare_measures_the_accuracy_axis_by_fidelity():
+    from advisor.compare import objectives_of, quality_axis
+    from advisor.models.report import Attempt, Fidelity, Metrics, OutputFidelity
+
+    def row(change, sqnr, drop=None):
+        fidelity = Fidelity(inputs="eval", outputs={"scores": OutputFidelity(sqnr_db=sqnr, top1_agreement=None if change is None else 1 - change)})
+        return Attempt(scheme="full_integer", metrics=Metrics(size_bytes=100, gzip_bytes=90, accuracy_drop=drop, fidelity=fidelity))
+
+    labelled = [row(0.1, 30, drop=0.02), row(0.0, 40, drop=0.0)]
+    assert quality_axis(labelled) == "accuracy_drop"
+    classes = [row(0.1, 30), row(0.0, 40)]
+    assert quality_axis(classes) == "prediction_change"
+    assert objectives_of(classes[0], False, "prediction_change")["prediction_change"] == pytest.approx(0.1)
+    regression = [row(None, 30), row(None, 40)]
+    assert quality_axis(regression) == "noise_db"
+    assert [objectives_of(r, False, "noise_db")["noise_db"] for r in regression] == [-30, -40]  # lower is better
+    front, names = pareto_front([objectives_of(r, False, "noise_db") for r in regression])
+    assert front == [1] and "noise_db" in names
