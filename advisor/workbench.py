@@ -318,8 +318,12 @@ class Workbench:
             setattr(metrics, key, value)
         target = rules.targets[answers.hardware]
         hardware = check_model(content, answers.hardware, rules, latency_goal=answers.goals.max_latency_ms is not None)
-        metrics.ram_bytes = hardware.arena_bytes
-        verdict_list = verdicts(answers.goals, metrics, latency_answers_goal=target.measured_on_host, hardware=answers.hardware)
+        metrics.ram_bytes = hardware.arena_bytes if hardware.arena_bytes is not None else hardware.sram_bytes
+        metrics.flash_bytes = hardware.flash_bytes
+        if hardware.compiled is not None:  # the model the NPU compiler made, kept beside the attempt
+            self.folder.write(f"attempts/{label}_vela.tflite", hardware.compiled)
+        verdict_list = verdicts(answers.goals, metrics, latency_answers_goal=target.measured_on_host, hardware=answers.hardware,
+                                estimate=(hardware.estimated_ms, hardware.estimated_by))
         return Attempt(
             scheme=scheme,
             pre_steps=list(steps),

@@ -182,6 +182,9 @@ def _cmd_check(args) -> int:
     if args.json:
         payload = {"hardware": report.hardware, "compatible": report.compatible, "problems": [p.model_dump() for p in report.problems]}
         payload.update({"warnings": report.warnings, "notes": report.notes, "ops": report.ops})
+        payload.update({key: getattr(report, key) for key in ("npu_ops", "cpu_ops", "sram_bytes", "flash_bytes", "dram_bytes",
+                                                              "estimated_ms", "cycles", "clock_hz", "arena_bytes")
+                        if getattr(report, key) is not None})
         print(json.dumps(payload, indent=2))
     else:
         from advisor.report.hardware import print_hardware_report

@@ -90,10 +90,12 @@ def questions(rules: RuleSet) -> list[Question]:
                   ("top1", "top1: top-1 accuracy (class scores)"), ("top5", "top5: top-5 accuracy"),
                   ("binary", "binary: one sigmoid or logit output, 0/1 labels"), ("mae", "mae: mean absolute error"),
                   ("rmse", "rmse: root-mean-square error"))),
-        Question("goals.max_latency_ms", "number", "Largest median latency in ms on this host's CPU (empty for none)",
-                 "Quantization lowers latency by simplifying the arithmetic; int8 kernels are the fastest on a CPU."),
-        Question("goals.max_ram_kb", "number", "Largest working memory (tensor arena) in KiB (empty for none)",
-                 "The LiteRT for Microcontrollers interpreter sizes the smallest arena the model runs in."),
+        Question("goals.max_latency_ms", "number", "Largest latency in ms (empty for none)",
+                 "Measured on this host's CPU for cpu; estimated by Arm's Vela compiler for the Ethos-U NPUs; "
+                 "not asked for targets where it cannot be measured."),
+        Question("goals.max_ram_kb", "number", "Largest working memory in KiB (empty for none)",
+                 "The tensor arena the LiteRT for Microcontrollers interpreter needs, or the SRAM Vela allocates "
+                 "on an Ethos-U NPU."),
         Question("goals.compressed_download", "confirm", "Do the size goals apply to the compressed download?",
                  "Pruning and clustering leave the file's size alone but make it compress much better."),
         Question("inputs.model", "path", "Model file or SavedModel folder (or builtin:digits; empty to skip)",
@@ -137,10 +139,10 @@ def relevant(question: Question, draft: Draft, rules: RuleSet) -> bool:
         return not labelled
     if question.key == "task.metric":
         return labelled
-    if question.key == "goals.max_latency_ms":
-        return target.measured_on_host  # elsewhere a latency goal could not be measured
+    if question.key == "goals.max_latency_ms":  # measured on this host's CPU, or estimated by the NPU's compiler
+        return target.measured_on_host or target.check.checker is not None
     if question.key == "goals.max_ram_kb":
-        return target.check.arena_check
+        return target.check.arena_check or target.check.checker is not None
     if question.kind == "number":
         return True
     options = [value for value, _ in question.choices] if question.kind == "select" else [True, False]

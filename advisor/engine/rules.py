@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -75,6 +75,16 @@ class SchemeCatalog(_Strict):
     pre_steps: dict[str, PreStep] = Field(default_factory=dict, description="Pre-step id -> pre-step.")
 
 
+class Checker(_Strict):
+    """A real tool the check runs on the .tflite, named here and configured per target."""
+
+    name: Literal["vela"] = Field(description="The checker: vela (Arm's Ethos-U compiler).")
+    accelerator: str = Field(description="Vela's --accelerator-config.")
+    system_config: str = Field(description="Vela's --system-config (from its shipped Arm/vela.ini).")
+    memory_mode: str = Field(description="Vela's --memory-mode.")
+    clock_mhz: float = Field(gt=0, description="The system configuration's NPU clock, for the report (Vela reports its own).")
+
+
 class HardwareCheck(_Strict):
     """What `advisor check` verifies in a .tflite for a target; an absent field means no limit."""
 
@@ -92,6 +102,7 @@ class HardwareCheck(_Strict):
     maps_prefix_only: bool = Field(False, description="The compiler maps ops only up to the first unsupported one.")
     parameter_cache_bytes: int | None = Field(None, description="On-chip parameter memory; more constant data is a warning.")
     arena_check: bool = Field(False, description="Measure the tensor arena with the tflite-micro interpreter when installed.")
+    checker: Checker | None = Field(None, description="A compiler run on the model (Vela for Ethos-U): placement, memory, time.")
     notes: list[str] = Field(default_factory=list, description="Shown with every check for this target.")
     latency_notes: dict[str, str] = Field(default_factory=dict, description="Shown when a latency goal is set: 'hybrid' for hybrid ops.")
 

@@ -38,7 +38,7 @@ class Goals(BaseModel):
         description="Largest allowed drop of the metric against the float32 model, absolute (0.01 = 1 point).",
     )
     max_latency_ms: float | None = Field(
-        None, gt=0, description="Median single-inference latency on this host's CPU, in milliseconds."
+        None, gt=0, description="Median single-inference latency in ms: measured on this host's CPU for cpu, estimated by Vela for the ethos-u targets, else not measured."
     )
     compressed_download: StrictBool = Field(
         False,

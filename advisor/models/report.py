@@ -33,6 +33,16 @@ class HardwareReport(_Model):
     ops: int = Field(0, description="Operators in the model.")
     arena_bytes: int | None = Field(None, description="Smallest working tensor arena (microcontrollers, with tflite-micro).")
     float_ops: int = Field(0, description="Ops left computing in float in a quantized (mixed) model.")
+    npu_ops: int | None = Field(None, description="Ops the NPU compiler placed on the NPU (Vela).")
+    cpu_ops: int | None = Field(None, description="Ops the NPU compiler left to the CPU (Vela).")
+    sram_bytes: int | None = Field(None, description="SRAM the compiled model uses (Vela).")
+    flash_bytes: int | None = Field(None, description="Flash the compiled model uses (Vela).")
+    dram_bytes: int | None = Field(None, description="DRAM the compiled model uses (Vela), where the memory mode has it.")
+    estimated_ms: float | None = Field(None, description="The compiler's estimate of one inference, in ms.")
+    cycles: int | None = Field(None, description="The compiler's estimate of one inference, in NPU cycles.")
+    clock_hz: float | None = Field(None, description="The NPU clock of the estimate.")
+    estimated_by: str | None = Field(None, description="Who estimated, for which configuration and clock.")
+    compiled: bytes | None = Field(None, exclude=True, description="The compiled model (kept in attempts/).")
     root_causes: list[str] = Field(default_factory=list, description="The float ops' types with no int8 kernel.")
 
 
@@ -77,7 +87,8 @@ class Metrics(_Model):
     latency_ms: float | None = Field(None, description="Median single-inference latency on this host's CPU.")
     latency_p90_ms: float | None = None
     latency_threads: int | None = None
-    ram_bytes: int | None = Field(None, description="Working memory on the target (the TFLM tensor arena), where measured.")
+    ram_bytes: int | None = Field(None, description="Working memory on the target (the TFLM tensor arena; Vela's SRAM).")
+    flash_bytes: int | None = Field(None, description="Flash the compiled model uses on the target (Vela), where known.")
     fidelity: Fidelity | None = Field(None, description="Outputs against the float32 model's, per output.")
 
     def judged_size(self, compressed: bool) -> int:

@@ -49,6 +49,9 @@ def check_model(content: bytes | str, hardware: str, rules: RuleSet, *, latency_
         notes.append(mixed.note())
     if latency_goal and "hybrid" in req.latency_notes and any(_is_hybrid(op) for op in graph.ops):
         notes.append(" ".join(req.latency_notes["hybrid"].split()))
+    vela_figures = {}
+    if req.checker is not None and req.checker.name == "vela":
+        vela_figures = _vela(content, req.checker, problems, warnings, notes)
     arena = None
     if req.arena_check:
         arena, notes_or_problem = _micro_arena(content)
@@ -66,7 +69,38 @@ def check_model(content: bytes | str, hardware: str, rules: RuleSet, *, latency_
         arena_bytes=arena,
         float_ops=len(mixed.float_ops) if mixed else 0,
         root_causes=mixed.cause_names() if mixed else [],
+        **vela_figures,
     )
+
+
+def _vela(content, checker, problems: list[Problem], warnings: list[str], notes: list[str]) -> dict:
+    """Compile with Vela; every op it leaves to the CPU is a problem, with Vela's reason."""
+    from advisor.validator import vela
+
+    if not vela.available():
+        warnings.append("Vela is not installed (the optional ethos-u-vela package, which make installs): the NPU "
+                        "placement, memory and time are not known; pip install ethos-u-vela")
+        return {}
+    data = content if isinstance(content, (bytes, bytearray)) else open(content, "rb").read()
+    result = vela.compile_model(bytes(data), checker)
+    if result.error:
+        problems.append(Problem(op="model", index=None, reason=result.error))
+        return {}
+    for op, reason in result.cpu_placements:
+        problems.append(Problem(op=op, index=None, reason=f"Vela places it on the CPU, not the NPU: {reason}"))
+    if result.cpu_ops and not result.cpu_placements:
+        problems.append(Problem(op="model", index=None, reason=f"Vela places {result.cpu_ops} op(s) on the CPU"))
+    total = (result.npu_ops or 0) + (result.cpu_ops or 0)
+    clock = f"{result.clock_hz / 1e6:g} MHz" if result.clock_hz else f"{checker.clock_mhz:g} MHz"
+    storage = f"{result.flash_bytes / 1024:.1f} KiB flash" + (f", {result.dram_bytes / 1024:.1f} KiB DRAM" if result.dram_bytes else "")
+    notes.append(f"Vela ({result.system}): {result.npu_ops} of {total} ops on the NPU, {result.sram_bytes / 1024:.1f} KiB "
+                 f"SRAM, {storage}, about {result.estimated_ms:.3f} ms at {clock}")
+    return {
+        "npu_ops": result.npu_ops, "cpu_ops": result.cpu_ops, "sram_bytes": result.sram_bytes,
+        "flash_bytes": result.flash_bytes, "dram_bytes": result.dram_bytes or None, "estimated_ms": result.estimated_ms,
+        "cycles": result.cycles, "clock_hz": result.clock_hz, "compiled": result.compiled,
+        "estimated_by": f"estimated by Vela for {checker.accelerator}, {checker.system_config} at {clock}",
+    }
 
 
 @dataclass(frozen=True)

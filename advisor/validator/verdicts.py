@@ -7,7 +7,10 @@ from advisor.models.answers import Goals
 from advisor.models.report import HardwareReport, Metrics, Verdict
 
 
-def verdicts(goals: Goals, metrics: Metrics, *, latency_answers_goal: bool, hardware: str) -> list[Verdict]:
+def verdicts(goals: Goals, metrics: Metrics, *, latency_answers_goal: bool, hardware: str,
+             estimate: tuple[float | None, str | None] = (None, None)) -> list[Verdict]:
+    """One verdict per goal. `estimate`: a compiler's latency estimate for the target (Vela's) and
+    who made it; it answers a latency goal where the host's CPU cannot."""
     result = []
     if goals.min_size_reduction is not None:
         result.append(
@@ -26,7 +29,11 @@ def verdicts(goals: Goals, metrics: Metrics, *, latency_answers_goal: bool, hard
             )
         )
     if goals.max_latency_ms is not None:
-        if not latency_answers_goal:
+        estimated_ms, estimated_by = estimate
+        if estimated_ms is not None:
+            verdict = _at_most("max_latency_ms", goals.max_latency_ms, estimated_ms, None)
+            result.append(verdict.model_copy(update={"reason": estimated_by}))
+        elif not latency_answers_goal:
             result.append(
                 Verdict(
                     goal="max_latency_ms",
@@ -53,7 +60,7 @@ def verdicts(goals: Goals, metrics: Metrics, *, latency_answers_goal: bool, hard
         ram = metrics.ram_bytes / 1024 if metrics.ram_bytes is not None else None
         result.append(_at_most("max_ram_kb", goals.max_ram_kb, round(ram, 3) if ram is not None else None,
                                f"working memory is not measured for {hardware} (only the microcontroller interpreter's "
-                               "tensor arena is)"))
+                               "tensor arena and Vela's SRAM for Ethos-U are)"))
     return result
 
 

@@ -55,7 +55,7 @@ def test_edgetpu_with_labelled_data_going_back_once(tmp_path):
     saved = tmp_path / "tpu.yaml"
     child = spawn("--save", str(saved))
     answer(child, "What data can you provide?", DOWN + ENTER)  # unlabelled
-    answer(child, "Where will the model run?", DOWN * 6 + ENTER)  # "<- back"
+    answer(child, "Where will the model run?", DOWN * 10 + ENTER)  # "<- back", after the ten targets
     answer(child, "What data can you provide?", DOWN + ENTER)  # unlabelled -> labelled
     answer(child, "Where will the model run?", DOWN * 3 + ENTER)  # edgetpu
     answer(child, "May the model be fine-tuned", ENTER)  # yes
@@ -82,7 +82,7 @@ def test_prefilled_answers_kept_with_enter_and_saved_when_offered(tmp_path):
     child = spawn("--answers", str(prefill), cwd=tmp_path)
     for prompt in ("What data", "Where will the model run", "Are its activations sensitive", "Fraction of the size",
                    "Largest file size", "Largest accuracy drop", "Smallest SQNR", "Largest share of inputs",
-                   "Largest median latency", "Model file"):
+                   "Largest latency", "Model file"):
         answer(child, prompt, ENTER)
     answer(child, "Save these answers?", ENTER)
     answer(child, "Save to", ENTER)  # the offered name
@@ -101,3 +101,21 @@ def test_interrupting_exits_130_and_writes_nothing(tmp_path, key):
     child.send(key)
     assert finish(child) == 130
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_ethos_u_target_is_offered_with_its_latency_and_ram_questions(tmp_path):
+    saved = tmp_path / "npu.yaml"
+    child = spawn("--save", str(saved))
+    answer(child, "What data can you provide?", DOWN + ENTER)  # unlabelled
+    answer(child, "Where will the model run?", DOWN * 6 + ENTER)  # ethos-u55-128
+    answer(child, "Are its activations sensitive", ENTER)
+    for prompt in ("Fraction of the size", "Largest file size", "Largest accuracy drop", "Smallest SQNR", "Largest share of inputs"):
+        answer(child, prompt, ENTER)
+    answer(child, "Largest latency", "2" + ENTER)  # estimated by Vela there
+    answer(child, "Largest working memory", "64" + ENTER)
+    for prompt in ("Model file", "Representative sample", "Evaluation data"):
+        answer(child, prompt, ENTER)
+    child.expect_exact("full_integer")
+    assert finish(child) == 0
+    text = saved.read_text()
+    assert "hardware: ethos-u55-128" in text and "max_latency_ms: 2.0" in text and "max_ram_kb: 64.0" in text
