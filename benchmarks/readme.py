@@ -25,6 +25,7 @@ SECTIONS = [
      "labels (drop <= changed), but the drops are tiny there. In part 2 the random-weight CNNs say little about trained "
      "ones: their int8 versions lose almost all signal (SQNR near 0 dB) because random weights calibrated on 16 random "
      "inputs leave no structure for 8 bits to keep; float16 and dynamic range are measured as they are."),
+    ("vela", "8. Ethos-U NPUs through Vela", "python benchmarks/vela_bench.py [--models NAME ...]", ""),
 ]
 
 
