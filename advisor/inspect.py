@@ -17,7 +17,7 @@ from pathlib import Path
 
 from advisor.errors import ModelError
 from advisor.models.signature import ModelSignature, TensorSpec
-from advisor.protobuf import fields, map_entries, signed
+from advisor.protobuf import fields, map_entries, tensor_shape
 
 DTYPES = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "string", 9: "int64",
           10: "bool", 14: "bfloat16", 17: "uint16", 19: "float16", 22: "uint32", 23: "uint64"}
@@ -167,7 +167,5 @@ def _tensor_info(name: str, info: bytes) -> TensorSpec:
         if number == 2:
             dtype = value
         elif number == 3:
-            for dim_number, dim in fields(value):
-                if dim_number == 2:
-                    dims.append(signed(dict(fields(dim)).get(1, 0)))
+            dims = tensor_shape(value)
     return TensorSpec(name=name, shape=_dims(dims[1:]), dtype=DTYPES.get(dtype, f"dtype {dtype}"))

@@ -49,3 +49,8 @@ def map_entries(entries) -> dict:
         key = parts.get(1, b"")
         found[key.decode() if isinstance(key, bytes) else key] = parts.get(2, b"")
     return found
+
+
+def tensor_shape(message: bytes) -> list[int]:
+    """A TensorShapeProto's dimensions (dim = 2, each with size = 1; -1 where unknown)."""
+    return [signed(dict(fields(dim)).get(1, 0)) for number, dim in fields(message) if number == 2]

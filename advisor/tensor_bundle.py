@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from advisor.protobuf import fields, varint
+from advisor.protobuf import fields, tensor_shape, varint
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER = 48
@@ -85,9 +85,7 @@ def _entry(name: str, value: bytes) -> BundleEntry:
         if number == 1:
             dtype = field
         elif number == 2:
-            for dim_number, dim in fields(field):
-                if dim_number == 2:
-                    shape.append(next((v for n, v in fields(dim) if n == 1), 0))
+            shape = tensor_shape(field)
         elif number == 5:
             size = field
         elif number == 6:
