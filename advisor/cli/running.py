@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from advisor.errors import EXIT_GOALS_NOT_MET, EXIT_INFEASIBLE, EXIT_OK, BadInput, Infeasible

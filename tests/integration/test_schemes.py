@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from advisor.errors import SchemeFailed
 from advisor.tflite_graph import read_graph
 from tests.integration.conftest import top1_accuracy
 from advisor.validator.weights import weight_statistics

@@ -99,7 +99,7 @@ def test_a_custom_layer_without_custom_objects_is_one_line_naming_the_way_forwar
 
 @pytest.mark.parametrize("model, module", [("custom.h5", "scaling"), ("custom2.keras", "scaling"), ("custom3.keras", "scaling3")])
 def test_custom_objects_let_post_training_schemes_run(custom_models, tmp_path, model, module):
-    extra = f"goals: {{max_prediction_change: 0.1}}\n"
+    extra = "goals: {max_prediction_change: 0.1}\n"
     path = answers_file(custom_models, model, extra=extra)
     text = path.read_text().replace("inputs: {", f"inputs: {{custom_objects: 'python:{module}', ")
     path.write_text(text)

@@ -110,7 +110,6 @@ def test_a_new_target_is_a_rules_change_alone(rules_copy, write_yaml):
 
 
 def test_a_typo_in_an_executor_is_a_rules_error_naming_file_and_node(rules_copy):
-    from advisor.models.answers import Answers
     from advisor.plan import plan
 
     folder, edit = rules_copy
