@@ -64,7 +64,8 @@ def test_schema_lists_the_rule_sets_targets(cli):
     result = cli("schema")
     assert result.returncode == 0
     schema = json.loads(result.stdout)
-    assert schema["properties"]["hardware"]["enum"] == ["cpu", "gpu", "android-gpu", "edgetpu", "hexagon-dsp", "microcontroller"]
+    assert schema["properties"]["hardware"]["enum"] == ["cpu", "gpu", "android-gpu", "edgetpu", "hexagon-dsp", "microcontroller",
+                                                     "ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u85-256"]
     assert schema["properties"]["data"]["enum"] == ["none", "unlabelled", "labelled"]
     assert schema["additionalProperties"] is False
 
