@@ -191,6 +191,11 @@ def compare_plot(comparison, answers: Answers) -> bytes:
     if len(front) > 1:
         ax.plot([p[1] for p in front], [p[2] for p in front], color="tab:blue", linewidth=1.2, zorder=2, label="Pareto front")
     goals = answers.goals
+    if goals.max_prediction_change is not None and axis == "prediction_change":
+        ax.axhline(goals.max_prediction_change * 100, color="tab:orange", linestyle="--",
+                   label=f"max prediction change {goals.max_prediction_change:.1%}")
+    if goals.min_sqnr_db is not None and axis == "noise_db":
+        ax.axhline(-goals.min_sqnr_db, color="tab:orange", linestyle="--", label=f"min SQNR {goals.min_sqnr_db:g} dB")
     if goals.max_accuracy_drop is not None and axis == "accuracy_drop":
         ax.axhline(goals.max_accuracy_drop * 100, color="tab:orange", linestyle="--", label=f"max accuracy drop {goals.max_accuracy_drop * 100:g} pts")
     if goals.max_size_mb is not None:
@@ -202,7 +207,7 @@ def compare_plot(comparison, answers: Answers) -> bytes:
     ax.set_ylabel(QUALITY[axis] + (" (points" if axis == "accuracy_drop" else " (%" if axis == "prediction_change" else " (")
                   + "; lower is better)")
     ax.set_title(f"advisor compare on {answers.hardware}: green meets every goal, red misses one;\n"
-                 "● on the Pareto front (size, drop, latency), ★ the recommendation", fontsize=10)
+                 f"● on the Pareto front ({', '.join(comparison.objectives)}), ★ the recommendation", fontsize=10)
     ax.margins(x=0.15, y=0.25)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
