@@ -28,7 +28,7 @@ def rows(comparison) -> list[list[str]]:
             table.append([str(i), r.scheme, ",".join(r.pre_steps), "-", "-", "-", "-", "-", "-", "-", "-", verdict_text(r), front, pick])
             continue
         table.append([str(i), r.scheme, ",".join(r.pre_steps), _mb(m.size_bytes), _mb(m.gzip_bytes), _pct(m.size_reduction),
-                      _acc(m.accuracy), _drop(m.accuracy_drop, m.accuracy_metric), _fidelity(m), _ms(m), _hardware(r.hardware),
+                      _acc(m.accuracy), _drop(m.accuracy_drop, m.accuracy_metric), _fidelity(m), _ms(m, r.hardware), _hardware(r.hardware),
                       verdict_text(r), front, pick])
     return table
 

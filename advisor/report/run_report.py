@@ -47,7 +47,10 @@ def unverified(attempt: Attempt) -> list[str]:
     return [v.goal for v in attempt.verdicts if v.status == "not_measured"]
 
 
-def _ms(m: Metrics) -> str:
+def _ms(m: Metrics, hardware: HardwareReport | None = None) -> str:
+    """The target's latency where a compiler estimated it (Vela), else this host's measured one."""
+    if hardware is not None and hardware.estimated_ms is not None:
+        return f"{hardware.estimated_ms:.3f} ms (Vela)"
     return "-" if m.latency_ms is None else f"{m.latency_ms:.3f} ms"
 
 
@@ -88,7 +91,7 @@ def rows(report: Report) -> list[list[str]]:
             continue
         result.append(
             [mark, a.scheme, ",".join(a.pre_steps), _mb(m.size_bytes), _pct(m.size_reduction), _acc(m.accuracy),
-             _drop(m.accuracy_drop, m.accuracy_metric), _fidelity(m), _ms(m), _hardware(a.hardware), verdict_text(a)]
+             _drop(m.accuracy_drop, m.accuracy_metric), _fidelity(m), _ms(m, a.hardware), _hardware(a.hardware), verdict_text(a)]
         )
     return result
 
@@ -157,6 +160,9 @@ def markdown_report(report: Report, answers: Answers) -> str:
     lat = report.baseline.metrics if report.baseline else None
     if lat and lat.latency_ms is not None:
         lines.append(f"Latency is the median of {report.environment.get('options', {}).get('latency_runs', '?')} single-input invokes on this host's CPU with {lat.latency_threads} thread(s).")
+    estimated = next((a.hardware.estimated_by for a in report.attempts if a.hardware and a.hardware.estimated_by), None)
+    if estimated:
+        lines.append(f"The attempts' latency marked (Vela) is {estimated}, not measured here.")
     lines += ["", "## Verdicts", ""]
     for i, a in enumerate(report.attempts):
         lines.append(f"### {i}. {'+'.join([*a.pre_steps, a.scheme])}: {verdict_text(a)}")
