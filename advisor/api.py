@@ -14,6 +14,9 @@ from advisor.models.answers import BUILTIN_PREFIX, Answers
 from advisor.models.recommendation import Recommendation
 
 
+FLOAT32_BYTES = 4  # the float32 model's weights: what size goals are judged against
+
+
 def parse_answers(raw: Answers | dict[str, Any], *, rules: str | Path | RuleSet | None = None, source: str = "answers") -> Answers:
     """Validate answers against a rule set (the shipped one by default)."""
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
@@ -24,12 +27,16 @@ def recommend(answers: Answers | dict[str, Any], *, rules: str | Path | RuleSet 
               model=None) -> Recommendation:
     """Recommend a scheme for `answers` (a dict or Answers); `model`, a Keras model object, is
     measured for the size goals in place of inputs.model. Never imports TensorFlow."""
-    from advisor.in_memory import weight_bytes
-
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
     answers = answers_model.parse_answers(answers, source=source, rules=ruleset)
-    size = weight_bytes(model) if model is not None else model_file_bytes(answers, source)
-    return evaluate.recommend(answers, ruleset, size)
+    return evaluate.recommend(answers, ruleset, model_bytes(answers, model, source))
+
+
+def model_bytes(answers: Answers, model=None, source: str = "answers") -> int | None:
+    """The float32 size of the model's weights: of the object when one is given, else of inputs.model."""
+    from advisor.in_memory import weight_bytes
+
+    return weight_bytes(model) if model is not None else model_file_bytes(answers, source)
 
 
 def run(answers: Answers | dict[str, Any], *, model=None, representative=None, train=None, eval=None,
@@ -67,45 +74,20 @@ def model_file_bytes(answers: Answers, source: str = "answers") -> int | None:
         return None
     path = Path(model)
     if path.is_dir():
-        from advisor.tensor_bundle import weight_bytes
+        from advisor.tensor_bundle import weight_count
 
         index = path / "variables" / "variables.index"
         try:
-            return weight_bytes(index) or None
+            return weight_count(index) * FLOAT32_BYTES or None
         except (OSError, ValueError, IndexError, struct.error):
             variables = path / "variables"
             return sum(p.stat().st_size for p in variables.rglob("*") if p.is_file()) if variables.is_dir() else None
     if not path.is_file():
         raise AnswersError(f"{source}: inputs.model: no such file or folder: {model}")
-    return _weight_bytes(path) or path.stat().st_size
-
-
-def _weight_bytes(path: Path) -> int | None:
-    import io
-    import zipfile
+    from advisor.inspect import keras_weight_count
 
     try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                if "model.weights.h5" not in archive.namelist():
-                    return None
-                return _h5_weight_bytes(io.BytesIO(archive.read("model.weights.h5")))
-        return _h5_weight_bytes(path)
+        count = keras_weight_count(path)
     except (OSError, ValueError, KeyError):
-        return None
-
-
-def _h5_weight_bytes(source) -> int | None:
-    import h5py
-
-    total = 0
-
-    def add(name, node):
-        nonlocal total
-        if isinstance(node, h5py.Dataset) and not name.startswith(("optimizer", "model_weights/optimizer")):
-            total += node.size * node.dtype.itemsize
-
-    with h5py.File(source, "r") as handle:
-        root = handle["model_weights"] if "model_weights" in handle else handle
-        root.visititems(add)
-    return total or None
+        count = None
+    return count * FLOAT32_BYTES if count else path.stat().st_size

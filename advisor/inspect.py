@@ -38,15 +38,13 @@ def inspect_model(path: str | Path) -> ModelSignature:
         with zipfile.ZipFile(path) as archive:
             config = json.loads(archive.read("config.json"))
             version = json.loads(archive.read("metadata.json")).get("keras_version")
-            weights = archive.read("model.weights.h5") if "model.weights.h5" in archive.namelist() else None
-        parameters = _h5_parameters(_bytes_io(weights)) if weights else None
     else:
         import h5py
 
         with h5py.File(path, "r") as handle:
             config = json.loads(_text(handle.attrs["model_config"]))
             version = _text(handle.attrs.get("keras_version"))
-        parameters = _h5_parameters(path)
+    parameters = keras_weight_count(path)
     inputs, outputs = _keras_config(config)
     return ModelSignature(format=fmt.value, keras_version=version, inputs=inputs, outputs=outputs, parameters=parameters)
 
@@ -61,7 +59,17 @@ def _bytes_io(data: bytes):
     return io.BytesIO(data)
 
 
-def _h5_parameters(source) -> int | None:
+def keras_weight_count(path: Path) -> int | None:
+    """How many float weight values a .keras zip or an .h5 file holds (optimizer state left out)."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if "model.weights.h5" not in archive.namelist():
+                return None
+            return _h5_weight_count(_bytes_io(archive.read("model.weights.h5")))
+    return _h5_weight_count(path)
+
+
+def _h5_weight_count(source) -> int | None:
     import h5py
 
     total = 0
@@ -126,7 +134,7 @@ def _dims(shape) -> tuple:
 
 
 def _saved_model(path: Path, fmt: str) -> ModelSignature:
-    from advisor.tensor_bundle import read_index
+    from advisor.tensor_bundle import weight_count
 
     data = (path / "saved_model.pb").read_bytes()
     signature = None
@@ -146,19 +154,8 @@ def _saved_model(path: Path, fmt: str) -> ModelSignature:
     inputs = tuple(_tensor_info(name, info) for name, info in sorted(map_entries(parts[1]).items()))
     outputs = tuple(_tensor_info(name, info) for name, info in sorted(map_entries(parts[2]).items()))
     index = path / "variables" / "variables.index"
-    parameters = None
-    if index.is_file():
-        entries = [e for e in read_index(index) if e.is_float and not e.name.startswith(("_CHECKPOINTABLE", "optimizer/"))]
-        unique = {(e.shape, e.size, e.crc32c): e for e in entries}
-        parameters = sum(_count(e.shape) for e in unique.values()) or None
+    parameters = (weight_count(index) or None) if index.is_file() else None
     return ModelSignature(format=fmt, inputs=inputs, outputs=outputs, parameters=parameters)
-
-
-def _count(shape) -> int:
-    total = 1
-    for dim in shape:
-        total *= dim
-    return total
 
 
 def _tensor_info(name: str, info: bytes) -> TensorSpec:

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from advisor._suggest import did_you_mean
-from advisor.api import model_file_bytes
+from advisor.api import model_bytes
 from advisor.engine import evaluate
 from advisor.engine.rules import RuleSet, load_rules
 from advisor.errors import AnswersError, BadInput, Infeasible
 from advisor.executor.produce import step_of
-from advisor.in_memory import InMemory, weight_bytes
+from advisor.in_memory import InMemory
 from advisor.models.answers import PYTHON_PREFIX, Answers
 from advisor.models.options import RunOptions
 from advisor.models.recommendation import Recommendation
@@ -44,8 +44,7 @@ def plan(answers: Answers, rules: RuleSet | None = None, options: RunOptions | N
     given `rungs`. Unknown schemes and steps the rule set cannot resolve are errors now, not mid-run."""
     rules = rules or load_rules()
     options = options or RunOptions()
-    size = weight_bytes(in_memory.model) if in_memory and in_memory.model is not None else model_file_bytes(answers)
-    rec = evaluate.recommend(answers, rules, size)
+    rec = evaluate.recommend(answers, rules, model_bytes(answers, in_memory.model if in_memory else None))
     scheme = options.scheme
     if scheme is not None and scheme not in rules.schemes:
         raise BadInput(f"--scheme: unknown scheme '{scheme}'{did_you_mean(scheme, rules.schemes)}; known: {', '.join(rules.schemes)}")

@@ -93,9 +93,9 @@ def _entry(name: str, value: bytes) -> BundleEntry:
     return BundleEntry(name, dtype, tuple(shape), size, crc)
 
 
-def weight_bytes(variables_index: str | Path) -> int:
-    """The float32 bytes of the model's float variables, each counted once: Keras 3 exports store
-    every variable twice (under `variables/` and `_all_variables/`), with the same contents."""
+def weight_count(variables_index: str | Path) -> int:
+    """How many float values the model's variables hold, each variable counted once: Keras 3 exports
+    store every variable twice (under `variables/` and `_all_variables/`), with the same contents."""
     seen, total = set(), 0
     for entry in read_index(variables_index):
         if not entry.is_float or entry.name.startswith(SKIPPED) or ".OPTIMIZER_SLOT" in entry.name:
@@ -107,5 +107,5 @@ def weight_bytes(variables_index: str | Path) -> int:
         elements = 1
         for dim in entry.shape:
             elements *= dim
-        total += elements * 4
+        total += elements
     return total

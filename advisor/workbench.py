@@ -64,30 +64,32 @@ def load_data(plan: Plan) -> RunData:
     if data.representative is None and data.train is not None:
         data.representative = data.train.unlabelled(f"{data.train.source} (inputs without labels)")
         data.notes.append("no inputs.representative: calibrating on the training inputs")
-    if plan.rungs:
-        scheme, steps = plan.rungs[0]
-        for name in (*steps, scheme):
-            level = _needs(name, plan.rules)
-            if level == "labelled" and data.train is None:
-                raise AnswersError(f"answers: inputs.train: {name} fine-tunes the model and needs labelled training data (x and y)")
-            if level == "unlabelled" and data.representative is None:
-                raise AnswersError(f"answers: inputs.representative: {name} calibrates on a representative sample of 100-500 inputs")
+    missing = _missing(plan.rungs[0], data, plan.rules) if plan.rungs else None
+    if missing:  # the first rung must be able to run; later ones are skipped with a note
+        field, why = missing
+        raise AnswersError(f"answers: inputs.{field}: {why}")
     if (data.eval is None or data.eval.y is None) and plan.answers.goals.max_accuracy_drop is not None:
         what = "no inputs.eval" if data.eval is None else "inputs.eval has no labels (y)"
         data.notes.append(f"{what}: accuracy is not measured, so an accuracy goal stays unverified")
     return data
 
 
-def unavailable(rung: Rung, data: RunData, rules) -> str | None:
-    """Why the data cannot support a rung, or None."""
+def _missing(rung: Rung, data: RunData, rules) -> tuple[str, str] | None:
+    """(the inputs field, why) when the data cannot support a rung, else None."""
     scheme, steps = rung
     for name in (*steps, scheme):
         level = _needs(name, rules)
         if level == "labelled" and data.train is None:
-            return f"skipped: {name} needs labelled training data (inputs.train)"
+            return "train", f"{name} fine-tunes the model and needs labelled training data (the inputs and y)"
         if level == "unlabelled" and data.representative is None:
-            return f"skipped: {name} needs a representative sample (inputs.representative)"
+            return "representative", f"{name} calibrates on a representative sample of 100-500 inputs"
     return None
+
+
+def unavailable(rung: Rung, data: RunData, rules) -> str | None:
+    """Why the data cannot support a rung, in a note, or None."""
+    missing = _missing(rung, data, rules)
+    return f"skipped: {missing[1]} (inputs.{missing[0]})" if missing else None
 
 
 class Measurer:
