@@ -44,6 +44,33 @@ class AccuracyClass(_Strict):
     fidelity_source: str | None = Field(None, description="Where the expected fidelity figures come from.")
 
 
+class Overhead(_Strict):
+    """The graph's bytes beside the constants: base + per_op * ops + per_constant * constants."""
+
+    base: float = Field(description="Bytes of a graph with no op (header, signature, metadata).")
+    per_op: float = Field(description="Bytes per op (its tensors, names and quantization parameters).")
+    per_constant: float = Field(description="Bytes per constant tensor beside its data.")
+
+
+class SchemeSize(_Strict):
+    """How the converter stores a scheme's constants: what the size model predicts the .tflite from."""
+
+    kernel_bits: int = Field(description="Bits per kernel value (weights of conv, depthwise and dense layers).")
+    min_quantized_elements: int = Field(0, ge=0, description="Kernels with fewer values stay float32.")
+    kernel_range_bytes: int = Field(0, ge=0, description="Bytes per kernel channel beside its scale and zero point (a stored min and max).")
+    bias_bits: int = Field(description="Bits per bias value (and per vector of a normalization that does not fold).")
+    operand_bits: int = Field(description="Bits per value of a MUL or ADD operand (a normalization that does not fold).")
+    activations_quantized: bool = Field(description="Biases carry per-channel parameters like their kernels.")
+    overhead: Overhead = Field(description="Graph bytes beside the constants, fitted on converted models.")
+
+
+class SizeModel(_Strict):
+    parameter_bytes: int = Field(gt=0, description="Bytes per quantization parameter (a scale and a zero point).")
+    error: float = Field(ge=0, lt=1, description="The largest relative error of the prediction measured on the benchmark.")
+    graph_error: float = Field(ge=0, lt=1, description="The same, for a SavedModel whose op count is read from its TensorFlow graph.")
+    source: str = Field(description="Where the figures come from.")
+
+
 class Scheme(_Strict):
     title: str = Field(description="Human name of the scheme.")
     data: str = Field(description="The least data level the scheme needs.")
@@ -54,6 +81,7 @@ class Scheme(_Strict):
     warning: str | None = Field(None, description="Shown whenever the scheme is recommended or a fallback.")
     executor: str | None = Field(None, description="'module:function' that carries the scheme out (imported only by advisor run).")
     facts: list[str] = Field(min_length=1, description="The guide's facts about the scheme, used in explanations.")
+    size: SchemeSize | None = Field(None, description="How its .tflite is stored, for predicting its size from the model.")
 
 
 class PreStep(_Strict):
@@ -73,6 +101,7 @@ class SchemeCatalog(_Strict):
     accuracy_classes: list[AccuracyClass] = Field(min_length=1, description="From least to most loss.")
     schemes: dict[str, Scheme] = Field(min_length=1, description="Scheme id -> scheme.")
     pre_steps: dict[str, PreStep] = Field(default_factory=dict, description="Pre-step id -> pre-step.")
+    size_model: SizeModel | None = Field(None, description="Constants of the size prediction (schemes' `size`).")
 
 
 class Checker(_Strict):
