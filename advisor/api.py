@@ -8,6 +8,7 @@ from typing import Any
 
 from advisor.engine import evaluate
 from advisor.engine.rules import RuleSet, load_rules
+from advisor.engine.size_model import ModelSize
 from advisor.errors import AnswersError
 from advisor.models import answers as answers_model
 from advisor.models.answers import BUILTIN_PREFIX, Answers
@@ -29,14 +30,31 @@ def recommend(answers: Answers | dict[str, Any], *, rules: str | Path | RuleSet 
     measured for the size goals in place of inputs.model. Never imports TensorFlow."""
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
     answers = answers_model.parse_answers(answers, source=source, rules=ruleset)
-    return evaluate.recommend(answers, ruleset, model_bytes(answers, model, source))
+    return evaluate.recommend(answers, ruleset, model_size(answers, ruleset, model, source))
 
 
-def model_bytes(answers: Answers, model=None, source: str = "answers") -> int | None:
-    """The float32 size of the model's weights: of the object when one is given, else of inputs.model."""
-    from advisor.in_memory import weight_bytes
+def model_size(answers: Answers, rules: RuleSet, model=None, source: str = "answers") -> ModelSize | None:
+    """The model's float32 size and each scheme's predicted size, read from the object when one is
+    given, else from inputs.model's files; only the float32 weights when its layers cannot be read."""
+    from advisor.engine.size_model import model_size as predict
+    from advisor.model_tensors import from_keras_object, read_tensors
 
-    return weight_bytes(model) if model is not None else model_file_bytes(answers, source)
+    if model is not None:
+        from advisor.in_memory import weight_bytes
+
+        tensors, weights = from_keras_object(model), lambda: weight_bytes(model)
+    else:
+        path = answers.inputs.model
+        if path is None or path.startswith(BUILTIN_PREFIX):
+            return None
+        if not Path(path).exists():
+            raise AnswersError(f"{source}: inputs.model: no such file or folder: {path}")
+        tensors, weights = read_tensors(path), lambda: model_file_bytes(answers, source)
+    predicted = predict(tensors, rules) if tensors is not None and tensors.layers else None
+    if predicted is not None:
+        return predicted
+    baseline = weights()
+    return ModelSize(float32_bytes=baseline) if baseline else None
 
 
 def run(answers: Answers | dict[str, Any], *, model=None, representative=None, train=None, eval=None,

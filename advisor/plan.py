@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from advisor._suggest import did_you_mean
-from advisor.api import model_bytes
+from advisor.api import model_size
 from advisor.engine import evaluate
 from advisor.engine.rules import RuleSet, load_rules
 from advisor.errors import AnswersError, BadInput, Infeasible
@@ -44,7 +44,7 @@ def plan(answers: Answers, rules: RuleSet | None = None, options: RunOptions | N
     given `rungs`. Unknown schemes and steps the rule set cannot resolve are errors now, not mid-run."""
     rules = rules or load_rules()
     options = options or RunOptions()
-    rec = evaluate.recommend(answers, rules, model_bytes(answers, in_memory.model if in_memory else None))
+    rec = evaluate.recommend(answers, rules, model_size(answers, rules, in_memory.model if in_memory else None))
     scheme = options.scheme
     if scheme is not None and scheme not in rules.schemes:
         raise BadInput(f"--scheme: unknown scheme '{scheme}'{did_you_mean(scheme, rules.schemes)}; known: {', '.join(rules.schemes)}")

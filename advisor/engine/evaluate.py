@@ -6,10 +6,13 @@ How a recommendation is made (rules/README.md says the same for rule authors):
    the leaf reached gives the schemes to try, most preferred first. The `pre_steps` part is walked
    the same way.
 3. Requirements remove schemes and pre-steps from what the leaves gave: the data level and
-   fine-tuning a scheme needs, the target's `runs` list, and the size goal (a scheme removes at most
-   its `max_size_reduction`; pre-steps count only for a compressed download).
+   fine-tuning a scheme needs, the target's `runs` list, and the size goal: with a model, the size
+   its tensors predict for the scheme (engine/size_model.py), less the prediction's measured error so
+   that a goal the scheme might still meet is tried; without one, the guide's `max_size_reduction`.
+   Pre-steps count only for a compressed download.
 4. With an accuracy goal, schemes whose accuracy class is expected to meet it move to the front in
-   ladder order; the others follow, least expected loss first.
+   ladder order; the others follow, least expected loss first. With a size goal and a model, schemes
+   predicted to meet it outright come before those that meet it only within the prediction's error.
 5. The first scheme is the recommendation, the rest are its fallbacks. When none is left the answers
    are infeasible, and `needs` lists what would lift the fewest failing requirements.
 The engine is pure: no I/O, no TensorFlow, and no scheme or target name in its code.
@@ -21,8 +24,9 @@ import functools
 from typing import Any, NamedTuple
 
 from advisor.engine.rules import CompiledNode, RuleSet
+from advisor.engine.size_model import ModelSize
 from advisor.models.answers import Answers
-from advisor.models.recommendation import Alternative, Expected, Reason, Recommendation
+from advisor.models.recommendation import Alternative, Expected, PredictedSize, Reason, Recommendation
 
 
 class Failure(NamedTuple):
@@ -32,7 +36,7 @@ class Failure(NamedTuple):
     need: str | None
 
 
-def build_facts(answers: Answers, rules: RuleSet, model_bytes: int | None) -> dict[str, Any]:
+def build_facts(answers: Answers, rules: RuleSet, size: ModelSize | None) -> dict[str, Any]:
     target = rules.targets[answers.hardware]
     goals = answers.goals
     facts: dict[str, Any] = {
@@ -46,6 +50,7 @@ def build_facts(answers: Answers, rules: RuleSet, model_bytes: int | None) -> di
     }
     for name in type(goals).model_fields:
         facts[f"goals.{name}"] = getattr(goals, name)
+    model_bytes = size.float32_bytes if size else None
     facts["size.required_reduction"] = required_reduction(goals.min_size_reduction, goals.max_size_mb, model_bytes)
     return facts
 
@@ -71,8 +76,10 @@ def walk(part: list[CompiledNode], facts: dict[str, Any]) -> list[CompiledNode]:
     return path
 
 
-def recommend(answers: Answers, rules: RuleSet, model_bytes: int | None = None) -> Recommendation:
-    facts = build_facts(answers, rules, model_bytes)
+def recommend(answers: Answers, rules: RuleSet, size: ModelSize | None = None) -> Recommendation:
+    """The recommendation for `answers`; `size`, when the model is known, its float32 size and the
+    predicted size of each scheme."""
+    facts = build_facts(answers, rules, size)
     rationale: list[Reason] = []
     warnings: list[str] = []
 
@@ -86,7 +93,7 @@ def recommend(answers: Answers, rules: RuleSet, model_bytes: int | None = None) 
 
     pre_steps = _choose_pre_steps(answers, rules, facts, rationale)
     required = facts["size.required_reduction"]
-    if answers.goals.max_size_mb is not None and model_bytes is None:
+    if answers.goals.max_size_mb is not None and size is None:
         warnings.append(
             "goals.max_size_mb was not judged by the rules: no model file was given to measure it "
             "against (advisor run measures it)."
@@ -95,7 +102,7 @@ def recommend(answers: Answers, rules: RuleSet, model_bytes: int | None = None) 
     candidates: list[str] = []
     ruled_out: dict[str, list[Failure]] = {}
     for scheme in ladder:
-        failures = _failures(scheme, answers, rules, pre_steps, required)
+        failures = _failures(scheme, answers, rules, pre_steps, required, size)
         if failures:
             ruled_out[scheme] = failures
             rationale.append(_reason(failures[0].check, failures[0].reason))
@@ -103,9 +110,10 @@ def recommend(answers: Answers, rules: RuleSet, model_bytes: int | None = None) 
             candidates.append(scheme)
 
     candidates = _order_by_accuracy(candidates, answers, rules, rationale)
+    candidates = _order_by_size(candidates, answers, rules, pre_steps, required, size, rationale)
 
     if not candidates:
-        return _infeasible(answers, ladder_path, ruled_out, rationale, warnings, pre_steps, required, rules)
+        return _infeasible(answers, ladder_path, ruled_out, rationale, warnings, pre_steps, required, rules, size)
 
     scheme, fallbacks = candidates[0], candidates[1:]
     chosen = rules.schemes[scheme]
@@ -139,6 +147,7 @@ def recommend(answers: Answers, rules: RuleSet, model_bytes: int | None = None) 
         fallbacks=list(fallbacks),
         expected=Expected(
             max_size_reduction=round(_reduction(chosen.max_size_reduction, pre_steps, answers, rules), 4),
+            **_predicted(scheme, size).model_dump(),
             accuracy=accuracy.label,
             accuracy_drop=accuracy.expected_drop,
             hardware=rules.runs_on[scheme],
@@ -146,7 +155,7 @@ def recommend(answers: Answers, rules: RuleSet, model_bytes: int | None = None) 
         rationale=rationale,
         needs=[],
         warnings=warnings,
-        alternatives=_alternatives(scheme, fallbacks, ruled_out, ladder_path, answers, pre_steps, required, rules),
+        alternatives=_alternatives(scheme, fallbacks, ruled_out, ladder_path, answers, pre_steps, required, rules, size),
     )
 
 
@@ -210,7 +219,8 @@ def _hardware_failure(scheme: str, hardware: str, rules: RuleSet) -> Failure | N
     )
 
 
-def _failures(scheme: str, answers: Answers, rules: RuleSet, pre_steps: tuple[str, ...], required: float | None) -> list[Failure]:
+def _failures(scheme: str, answers: Answers, rules: RuleSet, pre_steps: tuple[str, ...], required: float | None,
+              size: ModelSize | None = None) -> list[Failure]:
     entry = rules.schemes[scheme]
     failures = _requirement_failures(scheme, answers, rules)
     hardware = _hardware_failure(scheme, answers.hardware, rules)
@@ -218,10 +228,64 @@ def _failures(scheme: str, answers: Answers, rules: RuleSet, pre_steps: tuple[st
         failures.append(hardware)
     if required is None:
         return failures
+    predicted = size.reduction_of(scheme) if size else None
+    if predicted is not None:
+        best = _reduction(_within_error(predicted, size.error), pre_steps, answers, rules)
+        if best + 1e-9 < required:
+            failures.append(_predicted_size_failure(scheme, predicted, size.error, required, pre_steps, answers, rules))
+        return failures
     reachable = _reduction(entry.max_size_reduction, pre_steps, answers, rules)
     if reachable + 1e-9 < required:
         failures.append(_size_failure(scheme, reachable, required, answers.goals.compressed_download, rules))
     return failures
+
+
+def _within_error(reduction: float, error: float) -> float:
+    """The largest reduction a scheme predicted to remove `reduction` may still reach."""
+    return 1 - (1 - reduction) * (1 - error)
+
+
+def _predicted_size_failure(scheme: str, predicted: float, error: float, required: float, pre_steps, answers: Answers,
+                            rules: RuleSet) -> Failure:
+    reach = _reduction(predicted, pre_steps, answers, rules)
+    safe = _reduction(1 - (1 - predicted) * (1 + error), pre_steps, answers, rules)
+    steps = f" after {' and '.join(pre_steps)}" if answers.goals.compressed_download and pre_steps else ""
+    if safe <= 0:
+        return Failure("size-goal", f"{scheme} is not predicted to reduce this model's size; the goals need {required:.1%}.",
+                       "without a size goal", None)
+    return Failure(
+        "size-goal",
+        f"{scheme} is predicted to remove about {reach:.0%} of this model{steps} (within the prediction's "
+        f"{error:.0%} error); the goals need {required:.1%}.",
+        f"with a size goal of at most {int(safe * 100)}%",
+        f"a size goal of at most {int(safe * 100)}% ({scheme} reaches about {reach:.0%} on this model{steps})",
+    )
+
+
+def _predicted(scheme: str, size: ModelSize | None) -> PredictedSize:
+    if size is None or size.bytes_of(scheme) is None:
+        return PredictedSize()
+    return PredictedSize(size_bytes=size.bytes_of(scheme), size_reduction=round(size.reduction_of(scheme), 4))
+
+
+def _order_by_size(candidates: list[str], answers: Answers, rules: RuleSet, pre_steps, required, size: ModelSize | None,
+                   rationale: list[Reason]) -> list[str]:
+    """Schemes predicted to meet the size goal outright before those that meet it only within the error."""
+    if required is None or size is None or len(candidates) < 2:
+        return candidates
+
+    def outright(scheme: str) -> bool:
+        predicted = size.reduction_of(scheme)
+        return predicted is None or _reduction(predicted, pre_steps, answers, rules) + 1e-9 >= required
+
+    ordered = sorted(candidates, key=lambda s: not outright(s))
+    if ordered != candidates:
+        close = [s for s in ordered if not outright(s)]
+        rationale.append(_reason("size-prediction", (
+            f"On this model {', '.join(close)} {'is' if len(close) == 1 else 'are'} predicted to miss the size goal of "
+            f"{required:.1%} by less than the prediction's {size.error:.0%} error, so {'it comes' if len(close) == 1 else 'they come'} "
+            "after the schemes predicted to meet it.")))
+    return ordered
 
 
 @functools.lru_cache(maxsize=4096)
@@ -301,7 +365,8 @@ def _alternative(scheme: str, status: str, reason: str, would_change: str | None
     return Alternative(scheme=scheme, status=status, reason=reason, would_change=would_change)
 
 
-def _alternatives(scheme, fallbacks, ruled_out, ladder_path, answers, pre_steps, required, rules: RuleSet) -> list[Alternative]:
+def _alternatives(scheme, fallbacks, ruled_out, ladder_path, answers, pre_steps, required, rules: RuleSet,
+                  size: ModelSize | None) -> list[Alternative]:
     deciding = ladder_path[-1].id if ladder_path else "no-rule"
     result = [
         _alternative(sid, "fallback", f"fallback {rank}: tried if what comes before it fails validation")
@@ -310,17 +375,20 @@ def _alternatives(scheme, fallbacks, ruled_out, ladder_path, answers, pre_steps,
     for sid in rules.schemes:
         if sid == scheme or sid in fallbacks:
             continue
-        failures = ruled_out.get(sid) or _failures(sid, answers, rules, pre_steps, required)
+        failures = ruled_out.get(sid) or _failures(sid, answers, rules, pre_steps, required, size)
         if failures:
             reason = " ".join(f.reason for f in failures)
             would = " and ".join(f.would for f in failures if f.would) or None
             result.append(_alternative(sid, "ruled_out", reason, would))
         else:
             result.append(_alternative(sid, "not_considered", f"rule {deciding} does not list it"))
-    return result
+    if size is None:
+        return result
+    return [alt.model_copy(update={"expected": _predicted(alt.scheme, size)}) for alt in result]
 
 
-def _infeasible(answers, ladder_path, ruled_out, rationale, warnings, pre_steps, required, rules: RuleSet) -> Recommendation:
+def _infeasible(answers, ladder_path, ruled_out, rationale, warnings, pre_steps, required, rules: RuleSet,
+                size: ModelSize | None) -> Recommendation:
     fewest = min((len(f) for f in ruled_out.values()), default=0)
     needs: list[str] = []
     for sid, failures in ruled_out.items():
@@ -329,6 +397,11 @@ def _infeasible(answers, ladder_path, ruled_out, rationale, warnings, pre_steps,
         lifted = " and ".join(f.need for f in failures if f.need)
         if lifted:
             needs.append(f"{lifted} would allow {sid}")
+    size_failed = any(f.check == "size-goal" for failures in ruled_out.values() for f in failures)
+    if size_failed and rules.pre_step_catalog and not answers.goals.compressed_download:
+        steps = " and ".join(rules.pre_step_catalog)
+        needs.append(f"or a size goal on the compressed download, where {steps} count (goals.compressed_download: "
+                     "true, with labelled data)")
     if not needs:
         needs.append("no scheme of the rule set applies to these answers; change the hardware or the goals")
     rationale.append(Reason(rule="infeasible", because="No scheme on the ladder meets every requirement."))
@@ -341,5 +414,5 @@ def _infeasible(answers, ladder_path, ruled_out, rationale, warnings, pre_steps,
         rationale=rationale,
         needs=needs,
         warnings=warnings,
-        alternatives=_alternatives(None, [], ruled_out, ladder_path, answers, pre_steps, required, rules),
+        alternatives=_alternatives(None, [], ruled_out, ladder_path, answers, pre_steps, required, rules, size),
     )

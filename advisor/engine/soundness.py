@@ -38,8 +38,7 @@ class Problem(NamedTuple):
 def goal_values(rules: RuleSet) -> dict[str, list]:
     """Representative values for each goal: none, and either side of every threshold the rules use."""
     size = {rules.schemes[s].max_size_reduction for s in rules.schemes}
-    size |= {1 - (1 - r) * (1 - p.compressed_reduction) for r in size for p in rules.pre_step_catalog.values()}
-    size |= {1 - (1 - r) * _all_pre_steps(rules) for r in size}
+    size |= {1 - (1 - r) * _remaining(rules, leaf) for r in set(size) for leaf in _pre_step_leaves(rules)}
     accuracy = {cls.expected_drop for cls in rules.accuracy.values()}
     thresholds = {"goals.min_size_reduction": set(size), "goals.max_accuracy_drop": accuracy}
     for node in rules.nodes():
@@ -57,10 +56,15 @@ def goal_values(rules: RuleSet) -> dict[str, list]:
     return values
 
 
-def _all_pre_steps(rules: RuleSet) -> float:
+def _pre_step_leaves(rules: RuleSet) -> set[tuple[str, ...]]:
+    """The pre-step lists the tree can choose (only these combine with a scheme's reduction)."""
+    return {node.pre_steps for root in rules.pre_step_tree for node in root.iter() if node.pre_steps}
+
+
+def _remaining(rules: RuleSet, steps: tuple[str, ...]) -> float:
     remaining = 1.0
-    for step in rules.pre_step_catalog.values():
-        remaining *= 1 - step.compressed_reduction
+    for step in steps:
+        remaining *= 1 - rules.pre_step_catalog[step].compressed_reduction
     return remaining
 
 

@@ -16,8 +16,15 @@ class Reason(_Frozen):
     because: str = Field(description="Why, in the guide's terms.")
 
 
+class PredictedSize(_Frozen):
+    size_bytes: int | None = Field(None, description="The .tflite size predicted from the model's tensors; null without a model.")
+    size_reduction: float | None = Field(None, description="The fraction of the float32 .tflite it is predicted to remove.")
+
+
 class Expected(_Frozen):
-    max_size_reduction: float = Field(description="Largest fraction of the float32 size the choice removes.")
+    max_size_reduction: float = Field(description="Largest fraction of the float32 size the choice removes (the guide's figure).")
+    size_bytes: int | None = Field(None, description="The .tflite size predicted from the model's tensors; null without a model.")
+    size_reduction: float | None = Field(None, description="The fraction of the float32 .tflite it is predicted to remove.")
     accuracy: str = Field(description="The guide's accuracy class, e.g. 'small loss'.")
     accuracy_drop: float = Field(description="The drop the rules expect of that class (absolute).")
     hardware: list[str] = Field(description="Targets that can run the chosen scheme.")
@@ -31,6 +38,7 @@ class Alternative(_Frozen):
     )
     reason: str = Field(description="Why it was not chosen.")
     would_change: str | None = Field(None, description="The answer that would have allowed it, when one would.")
+    expected: PredictedSize | None = Field(None, description="Its predicted size on this model, when the model is known.")
 
 
 class Recommendation(_Frozen):

@@ -19,9 +19,11 @@ def recommendation_panel(rec: Recommendation) -> Panel:
             head.append(f"  after {' then '.join(rec.pre_steps)}", style="green")
         parts.append(head)
         exp = rec.expected
+        size = (f"about {_bytes(exp.size_bytes)} on this model ({exp.size_reduction:.0%} smaller)"
+                if exp.size_bytes is not None else f"up to {exp.max_size_reduction:.0%} smaller")
         parts.append(
             Text(
-                f"expected: up to {exp.max_size_reduction:.0%} smaller, {exp.accuracy} "
+                f"expected: {size}, {exp.accuracy} "
                 f"(~{exp.accuracy_drop * 100:g} pts); runs on {', '.join(exp.hardware)}"
             )
         )
@@ -49,11 +51,24 @@ def recommendation_panel(rec: Recommendation) -> Panel:
         table.add_column("would change it")
         for alt in others:
             table.add_row(alt.scheme, alt.reason, alt.would_change or "")
+    predicted = [a for a in rec.alternatives if a.expected is not None and a.expected.size_bytes is not None]
+    if predicted:
+        sizes = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
+        sizes.add_column("predicted on this model", style="cyan", no_wrap=True)
+        sizes.add_column("size", justify="right")
+        sizes.add_column("smaller by", justify="right")
+        for alt in predicted:
+            sizes.add_row(alt.scheme, _bytes(alt.expected.size_bytes), f"{alt.expected.size_reduction:.0%}")
+        parts += [Text(""), sizes]
         parts += [Text(""), table]
     for warning in rec.warnings:
         parts.append(Text(f"warning: {warning}", style="yellow"))
     title = "advisor recommendation" if rec.feasible else "advisor: infeasible"
     return Panel(Group(*parts), title=title, border_style="green" if rec.feasible else "red")
+
+
+def _bytes(count: int) -> str:
+    return f"{count / 1e6:.2f} MB" if count >= 1e6 else f"{count / 1e3:.1f} kB"
 
 
 def print_recommendation(rec: Recommendation, console: Console | None = None) -> None:

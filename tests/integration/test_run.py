@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from advisor.engine.rules import load_rules
-from advisor.errors import AnswersError, BadInput, DataError
+from advisor.errors import AnswersError, BadInput, DataError, Infeasible
 from advisor.api import parse_answers
 from advisor.models.options import RunOptions
 from advisor.runner import run
@@ -54,7 +54,13 @@ def answers(model, files=None, **fields):
 def test_the_ladder_climbs_past_a_rung_that_misses_the_size_goal(many_small_layers, data_files, tmp_path):
     a = answers(many_small_layers, {"representative": data_files["representative"], "eval": data_files["eval"]},
                 data="unlabelled", hardware="cpu", goals={"min_size_reduction": 0.5})
-    report = run(a, rules=RULES, out=tmp_path / "out", options=RunOptions(latency_runs=5))
+    # the size model already knows dynamic range leaves these small kernels float: forced first, it fails
+    from advisor.api import recommend
+
+    rec = recommend(a, rules=RULES)
+    assert rec.scheme == "full_integer"
+    assert any(r.rule == "size-goal" and r.because.startswith("dynamic_range is not predicted to reduce") for r in rec.rationale)
+    report = run(a, rules=RULES, out=tmp_path / "out", options=RunOptions(latency_runs=5, scheme="dynamic_range"))
     assert [x.scheme for x in report.attempts] == ["dynamic_range", "full_integer"]
     first, second = report.attempts
     assert not first.passed and [v.status for v in first.verdicts] == ["fail"]
@@ -83,7 +89,10 @@ def test_the_engine_judges_max_size_mb_against_the_weights_in_the_file(dense_ker
 def test_no_rung_passing_writes_no_model_and_says_which_goal_failed(many_small_layers, data_files, tmp_path):
     a = answers(many_small_layers, {"representative": data_files["representative"], "eval": data_files["eval"]},
                 data="unlabelled", hardware="edgetpu", goals={"min_size_reduction": 0.7, "max_latency_ms": 1000})
-    report = run(a, rules=RULES, out=tmp_path / "out", options=RunOptions(latency_runs=5))
+    with pytest.raises(Infeasible):  # the size model knows: 70% is out of reach of these small layers
+        run(a, rules=RULES, out=tmp_path / "refused", options=RunOptions(latency_runs=5))
+    assert not (tmp_path / "refused").exists()
+    report = run(a, rules=RULES, out=tmp_path / "out", options=RunOptions(latency_runs=5, scheme="full_integer"))
     assert report.chosen is None and not (tmp_path / "out" / "model.tflite").exists()
     assert [v.goal for a in report.attempts for v in a.verdicts if v.status == "fail"] == ["min_size_reduction"]
     latency = next(v for v in report.attempts[0].verdicts if v.goal == "max_latency_ms")
@@ -238,14 +247,15 @@ def test_a_run_that_fails_leaves_an_existing_output_folder_intact(dense_keras, t
 
 
 def test_cli_budget_of_one_attempt_stops_the_ladder_and_exits_4(many_small_layers, data_files, tmp_path, write_yaml):
-    """Without a budget the ladder goes on to full_integer, which passes (first test of this file)."""
+    """dynamic_range forced first fails the size goal; without a budget the ladder goes on to full_integer,
+    which passes (first test of this file)."""
     answers_file = write_yaml(
         "data: unlabelled\nhardware: cpu\ngoals: {min_size_reduction: 0.5}\n"
         f"inputs: {{model: {many_small_layers}, representative: {data_files['representative']}}}\n"
     )
     out = tmp_path / "o"
     result = run_cli("run", "--answers", str(answers_file), "--out", str(out), "--max-attempts", "1",
-                     env={"COLUMNS": "200"})
+                     "--scheme", "dynamic_range", env={"COLUMNS": "200"})
     assert result.returncode == 4, result.stderr[-2000:]
     assert "stopped by the budget: the budget of 1 attempt(s) was used up; not tried: full_integer" in " ".join(result.stdout.split())
     report = json.loads((out / "report.json").read_text())
@@ -258,7 +268,7 @@ def test_cli_budget_of_one_attempt_stops_the_ladder_and_exits_4(many_small_layer
 def test_the_answers_budget_bounds_minutes_too(many_small_layers, data_files, tmp_path):
     a = answers(many_small_layers, {"representative": data_files["representative"]}, data="unlabelled", hardware="cpu",
                 goals={"min_size_reduction": 0.5}, budget={"max_minutes": 1e-6})
-    report = run(a, rules=RULES, out=tmp_path / "out", options=RunOptions(latency_runs=0))
+    report = run(a, rules=RULES, out=tmp_path / "out", options=RunOptions(latency_runs=0, scheme="dynamic_range"))
     assert len(report.attempts) == 1 and "minute(s) ran out after 1 attempt(s)" in report.stopped_by_budget
 
 
