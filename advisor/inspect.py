@@ -15,12 +15,38 @@ import json
 import zipfile
 from pathlib import Path
 
+from pydantic import Field
+
 from advisor.errors import ModelError
+from advisor.models.recommendation import PredictedSize
 from advisor.models.signature import ModelSignature, TensorSpec
 from advisor.protobuf import fields, map_entries, tensor_shape
 
 DTYPES = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "string", 9: "int64",
           10: "bool", 14: "bfloat16", 17: "uint16", 19: "float16", 22: "uint32", 23: "uint64"}
+
+
+class Inspection(ModelSignature):
+    """What `advisor inspect` prints: the signature, and the predicted .tflite size of each scheme."""
+
+    predicted: dict[str, PredictedSize] = Field(
+        default_factory=dict, description="Scheme -> its .tflite size predicted from the model's tensors (empty when unreadable).")
+    folded_normalizations: int | None = Field(None, description="Batch normalizations the converter folds into the layer before them.")
+
+
+def inspect_with_sizes(path: str | Path, rules) -> Inspection:
+    """The signature of the model at `path` with each scheme's predicted size under `rules`."""
+    from advisor.engine.size_model import convert, model_size
+    from advisor.model_tensors import read_tensors
+
+    signature = inspect_model(path)
+    tensors = read_tensors(path)
+    size = model_size(tensors, rules) if tensors is not None and tensors.layers else None
+    if size is None:
+        return Inspection(**signature.model_dump())
+    predicted = {scheme: PredictedSize(size_bytes=size.bytes_of(scheme), size_reduction=round(size.reduction_of(scheme), 4))
+                 for scheme, _ in size.predicted}
+    return Inspection(**signature.model_dump(), predicted=predicted, folded_normalizations=convert(tensors).folded)
 
 
 def inspect_model(path: str | Path) -> ModelSignature:

@@ -70,9 +70,10 @@ def _cmd_rules_check(args) -> int:
 
 
 def _cmd_inspect(args) -> int:
-    from advisor.inspect import inspect_model
+    from advisor.engine.rules import load_rules
+    from advisor.inspect import inspect_with_sizes
 
-    signature = inspect_model(args.model)
+    signature = inspect_with_sizes(args.model, load_rules(args.rules))
     if args.json:
         print(signature.model_dump_json(indent=2))
         return EXIT_OK
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("inspect", _cmd_inspect, "the model's inputs and outputs, format and size, read without TensorFlow")
     p.add_argument("model", metavar="MODEL", help=".keras, .h5, a SavedModel folder or a .tflite")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    rules_option(p)
 
     p = command("schema", _cmd_schema, "print the JSON Schema of the answers file")
     rules_option(p)

@@ -21,6 +21,15 @@ def print_signature(signature: ModelSignature, path: str, console: Console | Non
         for spec in specs:
             table.add_row(kind, spec.name, spec.shape_text(), spec.dtype)
     console.print(table)
+    predicted = getattr(signature, "predicted", None)
+    if predicted:
+        console.print("predicted .tflite size of each scheme, from the model's tensors (nothing converted):")
+        sizes = Table(header_style="bold")
+        for column in ("scheme", "size", "smaller by"):
+            sizes.add_column(column, justify="left" if column == "scheme" else "right")
+        for scheme, size in predicted.items():
+            sizes.add_row(scheme, f"{size.size_bytes:,} B", f"{size.size_reduction:.1%}")
+        console.print(sizes)
     names = ", ".join(signature.input_names)
     console.print(f"data files: an .npz with one array per input ({names})"
                   + (" or 'x'" if len(signature.inputs) == 1 else "") + ", and 'y' for labels")
