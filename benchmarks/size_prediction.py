@@ -1,0 +1,219 @@
+"""How well the advisor predicts the .tflite size of each scheme before converting anything.
+
+For each model the prediction comes from its file alone (advisor/model_tensors.py and
+advisor/engine/size_model.py, no TensorFlow); the measured size from converting it with the advisor's
+own steps. Biases and batch-norm statistics are set to non-zero random values first, as in a trained
+model (the converter drops all-zero biases). --fit prints the least-squares graph overhead per scheme
+(base, per op, per constant) that rules/schemes.yaml records.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from _common import markdown_table, parser, save
+
+BIG = ["MobileNet", "MobileNetV2", "InceptionV3", "ResNet101V2"]
+SMALL = ["mlp", "wide_mlp", "digits", "tiny_cnn", "cnn_bn", "two_outputs", "saved_model"]
+QUICK = ["mlp", "cnn_bn"]
+POST_TRAINING = ["float32", "float16", "dynamic_range", "full_integer", "int16x8", "selective_integer"]
+
+
+def randomize(model, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        name, value = weight.name, weight.numpy()
+        if "moving_variance" in name:
+            value = rng.uniform(0.5, 1.5, value.shape)
+        elif "gamma" in name:
+            value = 1 + 0.1 * rng.normal(size=value.shape)
+        elif any(key in name for key in ("bias", "beta", "moving_mean")):
+            value = 0.1 * rng.normal(size=value.shape)
+        else:
+            continue
+        weight.assign(value.astype("float32"))
+    return model
+
+
+def build(name: str, folder: Path) -> Path:
+    from advisor.executor.tf_env import quiet, tensorflow
+
+    tensorflow()
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    if name == "digits":
+        from advisor.executor.builtin import model_path
+
+        return model_path()
+    if name == "mlp":
+        model = keras.Sequential([keras.layers.Input((20,)), keras.layers.Dense(64, activation="relu"),
+                                  keras.layers.Dense(32, activation="relu"), keras.layers.Dense(3)])
+    elif name == "wide_mlp":
+        model = keras.Sequential([keras.layers.Input((64,)), keras.layers.Dense(256, activation="relu"),
+                                  keras.layers.BatchNormalization(), keras.layers.Dense(256, activation="tanh"),
+                                  keras.layers.Dense(1)])
+    elif name == "two_outputs":  # an audio-like 1D CNN with a class head and a regression head
+        inputs = keras.Input((400, 2), name="signal")
+        x = keras.layers.Conv1D(24, 9, strides=2, activation="relu")(inputs)
+        x = keras.layers.Conv1D(48, 5, strides=2, use_bias=False)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.Activation("relu")(x)
+        x = keras.layers.GlobalMaxPooling1D()(x)
+        model = keras.Model(inputs, [keras.layers.Dense(12, activation="softmax", name="label")(x),
+                                     keras.layers.Dense(2, name="level")(x)])
+    elif name == "tiny_cnn":
+        from _common import tiny_cnn_keras
+
+        model = keras.models.load_model(tiny_cnn_keras(folder / "tiny.keras"))
+    elif name in ("cnn_bn", "saved_model"):
+        model = keras.Sequential([
+            keras.layers.Input((32, 32, 3)), keras.layers.Conv2D(32, 3, use_bias=False), keras.layers.BatchNormalization(),
+            keras.layers.ReLU(), keras.layers.DepthwiseConv2D(3, use_bias=False), keras.layers.BatchNormalization(),
+            keras.layers.ReLU(), keras.layers.Conv2D(64, 1), keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dropout(0.2), keras.layers.Dense(10, activation="softmax")])
+    else:
+        with quiet():
+            model = getattr(keras.applications, name)(weights=None, input_shape=(299 if name == "InceptionV3" else 224,) * 2 + (3,))
+    randomize(model)
+    path = folder / (name if name == "saved_model" else f"{name}.h5")
+    with quiet():
+        if name == "saved_model":
+            tensorflow().saved_model.save(model, str(path))
+        else:
+            model.save(path)
+    return path
+
+
+def measure(path: Path, schemes: list[str], folder: Path) -> dict[str, int]:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+    from advisor.engine.rules import load_rules
+    from advisor.executor.builtin import split
+    from advisor.executor.data import bind
+    from advisor.executor.model_io import load_model
+    from advisor.executor.produce import Producer
+    from advisor.executor.step import StepContext
+    from advisor.models.options import RunOptions
+    from advisor.report.progress import NullProgress
+
+    loaded = load_model(str(path))
+    shape = loaded.signature.inputs[0].shape
+    digits = path.name.endswith(".keras") and "digits" in path.name
+    if digits:
+        representative = bind(split("representative"), "representative", loaded.signature)
+        train = bind(split("train"), "train", loaded.signature)
+    else:
+        from advisor.executor.data import Dataset
+
+        rng = np.random.default_rng(0)
+        representative = bind(Dataset({"x": rng.normal(size=(32, *shape)).astype("float32")}, None, "random"),
+                              "representative", loaded.signature)
+        train = None
+    context = StepContext(loaded=loaded, integer_io=False, representative=representative, train=train,
+                          options=RunOptions(epochs=1), progress=NullProgress(), workdir=str(folder))
+    producer = Producer(load_rules(), context)
+    sizes = {}
+    for scheme in schemes:
+        if scheme == "qat" and train is None:
+            continue
+        sizes[scheme] = len(producer.produce(scheme).content)
+    return sizes
+
+
+def recommend_seconds(model: Path, runs: int = 7) -> list[float]:
+    """Wall time of cold `advisor recommend --json` processes with a size goal on `model`."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    with tempfile.TemporaryDirectory() as tmp:
+        answers = Path(tmp) / "answers.json"
+        answers.write_text(json.dumps({"data": "unlabelled", "hardware": "cpu", "goals": {"min_size_reduction": 0.7},
+                                       "inputs": {"model": str(model)}}))
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "advisor", "recommend", "--answers", str(answers), "--json"],
+                           capture_output=True, check=False)
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="*", help=f"a subset of {SMALL + BIG}")
+    p.add_argument("--fit", action="store_true", help="print the least-squares graph overhead per scheme")
+    p.add_argument("--measured", type=Path, help="reuse the measured bytes of an earlier result (.json) instead of converting")
+    args = p.parse_args()
+    from advisor.engine import size_model
+    from advisor.engine.rules import load_rules
+    from advisor.model_tensors import read_tensors
+
+    rules = load_rules()
+    import json
+
+    earlier = {}
+    if args.measured:
+        for row in json.loads(args.measured.read_text())["rows"]:
+            earlier.setdefault(row["model"], {})[row["scheme"]] = row["measured_bytes"]
+    names = args.models or (QUICK if args.quick else SMALL + BIG)
+    rows, table, fit_rows = [], [], []
+    for name in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            path = build(name, folder)
+            tensors = read_tensors(path)
+            converted = size_model.convert(tensors)
+            predicted = size_model.predict_all(tensors, rules)
+            schemes = POST_TRAINING + (["qat"] if name == "digits" else [])
+            measured = earlier.get(name) or measure(path, schemes, folder)
+        for scheme, actual in measured.items():
+            size = rules.schemes[scheme].size
+            weights = size_model.weight_bytes(converted, size, rules.catalog.size_model.parameter_bytes)
+            fit_rows.append((scheme, converted.ops, converted.constants, actual - weights, actual))
+            error = predicted[scheme] / actual - 1
+            rows.append({"model": name, "parameters": tensors.parameters, "scheme": scheme, "predicted_bytes": predicted[scheme],
+                         "measured_bytes": actual, "error": round(error, 4), "ops": converted.ops,
+                         "constants": converted.constants, "folded_normalizations": converted.folded})
+            table.append([name, f"{tensors.parameters:,}", scheme, f"{predicted[scheme]:,}", f"{actual:,}", f"{error:+.1%}"])
+        print(name, "done", flush=True)
+    if args.fit:  # non-negative least squares on the relative error, so small models weigh as much as big ones
+        from scipy.optimize import nnls
+
+        for scheme in sorted({r[0] for r in fit_rows}):
+            data = [r for r in fit_rows if r[0] == scheme]
+            if scheme == "selective_integer":
+                continue
+            a = np.array([[1, ops, constants] for _, ops, constants, _, _ in data], dtype=float)
+            b = np.array([residual for *_, residual, _ in data], dtype=float)
+            scale = 1 / np.array([actual for *_, actual in data], dtype=float)
+            coef, _ = nnls(a * scale[:, None], b * scale)
+            print(f"{scheme}: {{base: {coef[0]:.0f}, per_op: {coef[1]:.0f}, per_constant: {coef[2]:.0f}}}")
+    judged = [r for r in rows if r["scheme"] != "selective_integer"]
+    worst = max(abs(r["error"]) for r in judged)
+    big = [abs(r["error"]) for r in judged if r["parameters"] > 1_000_000]
+    summary = (f"\n\nLargest error: {worst:.1%} (goal: 10%); over 1M parameters: {max(big):.1%} (goal: 3%)." if big
+               else f"\n\nLargest error: {worst:.1%} (goal: 10%).")
+    summary += ("\n\nselective_integer is predicted at full integer's size, where it starts: it then keeps in float the "
+                "layers its measurement ranks worst (none to 8, and only while the size goal holds), which no "
+                "prediction from the file can know; its rows are shown and left out of the largest error.")
+    import statistics
+
+    with tempfile.TemporaryDirectory() as tmp:
+        timed = build("mlp" if args.quick else "MobileNet", Path(tmp))
+        seconds = recommend_seconds(timed)
+    median = statistics.median(seconds)
+    summary += (f"\n\n`advisor recommend` with a 70% size goal on {'the MLP' if args.quick else 'MobileNet v1 (.h5, 17 MB)'}: "
+                f"median {median:.3f} s over {len(seconds)} cold processes (goal: 0.3 s), TensorFlow not imported.")
+    save("size_prediction", args, rows,
+         markdown_table(["model", "parameters", "scheme", "predicted bytes", "measured bytes", "error"], table) + summary,
+         {"largest_error": worst, "recommend_seconds": seconds})
+
+
+if __name__ == "__main__":
+    main()
