@@ -206,3 +206,44 @@ def signature(source: bytes | str | Path):
     parameters = sum(t.elements for t in graph.tensors if t.constant)
     return ModelSignature(format="tflite", inputs=tuple(spec(*i) for i in inputs), outputs=tuple(spec(*o) for o in outputs),
                           parameters=parameters)
+
+
+def signature_key(source: bytes | str | Path) -> str:
+    """The signature the advisor drives a .tflite by: serving_default, else its only one; a ModelError
+    when it has several and none is serving_default (which one to quantize would be a guess)."""
+    data = bytes(source) if isinstance(source, (bytes, bytearray)) else _read(Path(source))
+    schema, _, _ = _schema()
+    model = schema.Model.GetRootAs(data, 0)
+    keys = [model.SignatureDefs(i).SignatureKey().decode() for i in range(model.SignatureDefsLength())]
+    if "serving_default" in keys:
+        return "serving_default"
+    if len(keys) == 1:
+        return keys[0]
+    if not keys:
+        raise ModelError("the .tflite has no signature: LiteRT Quantizer and the measurements drive a model by its "
+                         "signature; convert it with one (TFLiteConverter.from_concrete_functions or litert-torch do)")
+    raise ModelError(f"the .tflite has {len(keys)} signatures ({', '.join(keys)}) and none is serving_default; the "
+                     "advisor quantizes one: export the one to deploy alone, or name it serving_default")
+
+
+def tensor_scales(source: bytes | str | Path) -> dict[str, float]:
+    """The quantization scale of every per-tensor quantized tensor, by name."""
+    data = bytes(source) if isinstance(source, (bytes, bytearray)) else _read(Path(source))
+    schema, _, _ = _schema()
+    model = schema.Model.GetRootAs(data, 0)
+    scales = {}
+    for g in range(model.SubgraphsLength()):
+        sub = model.Subgraphs(g)
+        for i in range(sub.TensorsLength()):
+            tensor = sub.Tensors(i)
+            quant = tensor.Quantization()
+            if quant is not None and quant.ScaleLength() == 1 and tensor.Name():
+                scales[tensor.Name().decode(errors="replace")] = float(quant.Scale(0))
+    return scales
+
+
+def quantized_tensors(source: bytes | str | Path) -> list[TensorInfo]:
+    """Tensors that carry quantization parameters or hold integer weights: a float model has none."""
+    graph = read_graph(source)
+    return [t for t in graph.tensors if t.quantized or (t.constant and t.dtype in ("int8", "uint8", "int4", "int16")
+                                                        and len(t.shape) >= 2)]

@@ -2,7 +2,8 @@
 
 Formats: a `.keras` zip (its metadata.json says the Keras version), an HDF5 file (its
 `keras_version` attribute), a SavedModel folder (with `keras_metadata.pb` it is tf-keras; without,
-a plain SavedModel, which only the post-training schemes can use).
+a plain SavedModel, which only the post-training schemes can use), a .tflite flatbuffer (float32
+only: LiteRT Quantizer quantizes it, and loading it never imports TensorFlow).
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ class ModelFormat(str, Enum):
     KERAS3 = "keras3"  # Keras 3 .keras / .h5
     KERAS2_SAVEDMODEL = "keras2-savedmodel"  # tf-keras SavedModel folder
     SAVEDMODEL = "savedmodel"  # plain SavedModel (no Keras object)
+    TFLITE = "tflite"  # a float32 .tflite flatbuffer
+
+    @property
+    def family(self) -> str:
+        """The format as the rules name it (`model.format`): keras, savedmodel or tflite."""
+        return {"keras2": "keras", "keras3": "keras", "keras2-savedmodel": "savedmodel"}.get(self.value, self.value)
 
 
 def detect_format(path: str | Path) -> ModelFormat:
@@ -34,11 +41,13 @@ def detect_format(path: str | Path) -> ModelFormat:
         raise ModelError(f"{path}: no such model file or folder")
     with path.open("rb") as handle:
         head = handle.read(8)
+    if head[4:8] == b"TFL3":
+        return ModelFormat.TFLITE
     if head.startswith(b"PK"):
         return _keras_zip_format(path)
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return _h5_format(path)
-    raise ModelError(f"{path}: not a Keras model (.keras zip or HDF5) nor a SavedModel folder")
+    raise ModelError(f"{path}: not a Keras model (.keras zip or HDF5), a SavedModel folder nor a .tflite")
 
 
 def _major(version: str, path: Path) -> ModelFormat:
@@ -86,6 +95,8 @@ class LoadedModel:
     signature: ModelSignature
     custom_objects: dict | None = None
     notes: tuple[str, ...] = ()
+    tflite: bytes | None = field(default=None, repr=False)  # the float32 .tflite given as the model
+    float_tflite: bytes | None = field(default=None, repr=False)  # the converter's float32 file, once made
     _keras2: object | None = field(default=None, repr=False)
 
     @classmethod
@@ -114,6 +125,8 @@ class LoadedModel:
                 from advisor.executor.keras3_to_keras2 import to_keras2
 
                 self._keras2 = to_keras2(self.keras, self.custom_objects)
+            elif self.format is ModelFormat.TFLITE:
+                raise SchemeFailed(f"{self.path} is a .tflite: training needs a Keras model or a SavedModel")
             else:
                 from advisor.executor.keras3_to_keras2 import WHY_KERAS2
 
@@ -134,10 +147,27 @@ class LoadedModel:
         return copy
 
 
+def load_tflite(path: str) -> LoadedModel:
+    """A float32 .tflite as the model: read as it is, without TensorFlow. An already-quantized one is
+    bad input (quantizing it again would compound the error and measure against a quantized baseline)."""
+    from advisor.tflite_graph import quantized_tensors, signature, signature_key
+
+    content = Path(path).read_bytes()
+    quantized = quantized_tensors(content)
+    if quantized:
+        kinds = sorted({t.dtype for t in quantized})
+        raise ModelError(f"{path}: already quantized ({len(quantized)} tensor(s) in {', '.join(kinds)}); give the float32 "
+                         ".tflite it was made from")
+    signature_key(content)  # one signature to drive, or a clear error
+    return LoadedModel(str(path), ModelFormat.TFLITE, None, None, signature(content), tflite=content)
+
+
 def load_model(path: str, custom_objects: dict | None = None) -> LoadedModel:
     from advisor.executor.tf_env import quiet, tensorflow
 
     fmt = detect_format(path)
+    if fmt is ModelFormat.TFLITE:
+        return load_tflite(path)
     tf = tensorflow()
     with quiet() as captured:
         try:

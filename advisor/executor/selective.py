@@ -62,13 +62,19 @@ def rank_layers(context: StepContext, model) -> list[Layer]:
 
 def selective_integer(context: StepContext, model) -> StepResult:
     ranked = rank_layers(context, model)
+    return keep_worst_in_float(context, ranked, lambda layers: _convert_keeping_float(context, model, layers))
+
+
+def keep_worst_in_float(context: StepContext, ranked: list[Layer], keeping_float) -> StepResult:
+    """The GrowingDenylist search over `ranked` (worst first): `keeping_float(tensors)` makes the model
+    with those layers left in float; the step's Judge says when the goals are met."""
     if not ranked:
-        raise SchemeFailed("selective_integer: the debugger found no quantized layer to keep in float")
+        raise SchemeFailed("selective_integer: no quantized layer was ranked to keep in float")
     judge = context.judge
 
     def evaluate(k: int) -> Candidate:
         layers = [layer.tensor for layer in ranked[:k]]
-        content = _convert_keeping_float(context, model, layers)
+        content = keeping_float(layers)
         meets, drop = judge.meets(content) if judge else (None, None)
         return Candidate(content, layers, drop, judge.size_holds(content) if judge else True, meets)
 
