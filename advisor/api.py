@@ -8,7 +8,7 @@ from typing import Any
 
 from advisor.engine import evaluate
 from advisor.engine.rules import RuleSet, load_rules
-from advisor.engine.size_model import ModelSize
+from advisor.engine.size_model import ModelFacts
 from advisor.errors import AnswersError
 from advisor.models import answers as answers_model
 from advisor.models.answers import BUILTIN_PREFIX, Answers
@@ -30,31 +30,47 @@ def recommend(answers: Answers | dict[str, Any], *, rules: str | Path | RuleSet 
     measured for the size goals in place of inputs.model. Never imports TensorFlow."""
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
     answers = answers_model.parse_answers(answers, source=source, rules=ruleset)
-    return evaluate.recommend(answers, ruleset, model_size(answers, ruleset, model, source))
+    return evaluate.recommend(answers, ruleset, model_facts(answers, ruleset, model, source))
 
 
-def model_size(answers: Answers, rules: RuleSet, model=None, source: str = "answers") -> ModelSize | None:
-    """The model's float32 size and each scheme's predicted size, read from the object when one is
-    given, else from inputs.model's files; only the float32 weights when its layers cannot be read."""
+def model_facts(answers: Answers, rules: RuleSet, model=None, source: str = "answers") -> ModelFacts | None:
+    """What the engine may know of the model: its format, its float32 size and each scheme's predicted
+    size, read from the object when one is given, else from inputs.model's files (without TensorFlow);
+    only the float32 weights when its layers cannot be read."""
+    from dataclasses import replace
+
     from advisor.engine.size_model import model_size as predict
     from advisor.model_tensors import from_keras_object, read_tensors
 
     if model is not None:
         from advisor.in_memory import weight_bytes
 
-        tensors, weights = from_keras_object(model), lambda: weight_bytes(model)
+        tensors, weights, family = from_keras_object(model), lambda: weight_bytes(model), "keras"
     else:
         path = answers.inputs.model
-        if path is None or path.startswith(BUILTIN_PREFIX):
+        if path is None:
             return None
+        if path.startswith(BUILTIN_PREFIX):
+            return ModelFacts(format="keras")
         if not Path(path).exists():
             raise AnswersError(f"{source}: inputs.model: no such file or folder: {path}")
+        family = _format_family(path)
         tensors, weights = read_tensors(path), lambda: model_file_bytes(answers, source)
-    predicted = predict(tensors, rules) if tensors is not None and tensors.layers else None
+    predicted = predict(tensors, rules, model_format=family) if tensors is not None and tensors.layers else None
     if predicted is not None:
         return predicted
     baseline = weights()
-    return ModelSize(float32_bytes=baseline) if baseline else None
+    return replace(ModelFacts(float32_bytes=baseline or None), format=family)
+
+
+def _format_family(path: str) -> str | None:
+    from advisor.errors import ModelError
+    from advisor.executor.model_io import detect_format
+
+    try:
+        return detect_format(path).family
+    except ModelError:  # `advisor run` says what is wrong with it when it loads it
+        return None
 
 
 def run(answers: Answers | dict[str, Any], *, model=None, representative=None, train=None, eval=None,

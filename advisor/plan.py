@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from advisor._suggest import did_you_mean
-from advisor.api import model_size
+from advisor.api import model_facts
 from advisor.engine import evaluate
 from advisor.engine.rules import RuleSet, load_rules
 from advisor.errors import AnswersError, BadInput, Infeasible
@@ -19,7 +19,7 @@ from advisor.models.recommendation import Recommendation
 from advisor.search import Budget
 from advisor.validator.task import import_metric
 
-Rung = tuple[str, tuple[str, ...]]  # (scheme, pre-steps)
+Rung = tuple  # (scheme, pre-steps) or (scheme, pre-steps, backend) where a backend is asked for (compare)
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,13 @@ def plan(answers: Answers, rules: RuleSet | None = None, options: RunOptions | N
     given `rungs`. Unknown schemes and steps the rule set cannot resolve are errors now, not mid-run."""
     rules = rules or load_rules()
     options = options or RunOptions()
-    rec = evaluate.recommend(answers, rules, model_size(answers, rules, in_memory.model if in_memory else None))
+    rec = evaluate.recommend(answers, rules, model_facts(answers, rules, in_memory.model if in_memory else None))
     scheme = options.scheme
     if scheme is not None and scheme not in rules.schemes:
         raise BadInput(f"--scheme: unknown scheme '{scheme}'{did_you_mean(scheme, rules.schemes)}; known: {', '.join(rules.schemes)}")
+    if options.backend is not None and rules.backends and options.backend not in rules.backends:
+        raise BadInput(f"--backend: unknown backend '{options.backend}'{did_you_mean(options.backend, rules.backends)}; "
+                       f"known: {', '.join(rules.backends)}")
     for step in options.pre_steps or ():
         if step not in rules.pre_step_catalog:
             raise BadInput(f"--pre-steps: unknown pre-step '{step}'{did_you_mean(step, rules.pre_step_catalog)}; "
@@ -58,14 +61,15 @@ def plan(answers: Answers, rules: RuleSet | None = None, options: RunOptions | N
         ladder = [scheme, *(s for s in rec.ladder if s != scheme)] if scheme else rec.ladder
         steps = tuple(options.pre_steps if options.pre_steps is not None else rec.pre_steps)
         rungs = [(name, steps) for name in ladder]
-    for name in {"float32", *(n for s, steps in rungs for n in (s, *steps))}:
+    for name in {"float32", *(n for s, steps, *_ in rungs for n in (s, *steps))}:
         if name not in rules.schemes and name not in rules.pre_step_catalog:
             raise BadInput(f"unknown scheme or pre-step '{name}'{did_you_mean(name, [*rules.schemes, *rules.pre_step_catalog])}")
         step_of(rules, name)
     if answers.task.metric and answers.task.metric.startswith(PYTHON_PREFIX) and metric is None:
         import_metric(answers.task.metric)  # a module that does not import is bad input now, not mid-run
     custom = custom_objects(answers.inputs.custom_objects)
-    return Plan(answers, rules, options, rec, tuple((s, tuple(steps)) for s, steps in rungs), metric, custom, in_memory)
+    return Plan(answers, rules, options, rec, tuple((s, tuple(steps), *rest) for s, steps, *rest in rungs), metric, custom,
+                in_memory)
 
 
 def custom_objects(reference: str | None) -> dict | None:

@@ -24,9 +24,15 @@ import functools
 from typing import Any, NamedTuple
 
 from advisor.engine.rules import CompiledNode, RuleSet
-from advisor.engine.size_model import ModelSize
+from advisor.engine.size_model import ModelFacts
 from advisor.models.answers import Answers
-from advisor.models.recommendation import Alternative, Expected, PredictedSize, Reason, Recommendation
+from advisor.models.recommendation import (
+    Alternative,
+    Expected,
+    PredictedSize,
+    Reason,
+    Recommendation,
+)
 
 
 class Failure(NamedTuple):
@@ -36,7 +42,7 @@ class Failure(NamedTuple):
     need: str | None
 
 
-def build_facts(answers: Answers, rules: RuleSet, size: ModelSize | None) -> dict[str, Any]:
+def build_facts(answers: Answers, rules: RuleSet, model: ModelFacts | None) -> dict[str, Any]:
     target = rules.targets[answers.hardware]
     goals = answers.goals
     facts: dict[str, Any] = {
@@ -50,7 +56,8 @@ def build_facts(answers: Answers, rules: RuleSet, size: ModelSize | None) -> dic
     }
     for name in type(goals).model_fields:
         facts[f"goals.{name}"] = getattr(goals, name)
-    model_bytes = size.float32_bytes if size else None
+    facts["model.format"] = model.format if model else None
+    model_bytes = model.float32_bytes if model else None
     facts["size.required_reduction"] = required_reduction(goals.min_size_reduction, goals.max_size_mb, model_bytes)
     return facts
 
@@ -76,10 +83,10 @@ def walk(part: list[CompiledNode], facts: dict[str, Any]) -> list[CompiledNode]:
     return path
 
 
-def recommend(answers: Answers, rules: RuleSet, size: ModelSize | None = None) -> Recommendation:
-    """The recommendation for `answers`; `size`, when the model is known, its float32 size and the
-    predicted size of each scheme."""
-    facts = build_facts(answers, rules, size)
+def recommend(answers: Answers, rules: RuleSet, model: ModelFacts | None = None) -> Recommendation:
+    """The recommendation for `answers`; `model`, when the model is known: its format, its float32
+    size and the predicted size of each scheme."""
+    facts = build_facts(answers, rules, model)
     rationale: list[Reason] = []
     warnings: list[str] = []
 
@@ -93,7 +100,7 @@ def recommend(answers: Answers, rules: RuleSet, size: ModelSize | None = None) -
 
     pre_steps = _choose_pre_steps(answers, rules, facts, rationale)
     required = facts["size.required_reduction"]
-    if answers.goals.max_size_mb is not None and size is None:
+    if answers.goals.max_size_mb is not None and (model is None or model.float32_bytes is None):
         warnings.append(
             "goals.max_size_mb was not judged by the rules: no model file was given to measure it "
             "against (advisor run measures it)."
@@ -102,7 +109,7 @@ def recommend(answers: Answers, rules: RuleSet, size: ModelSize | None = None) -
     candidates: list[str] = []
     ruled_out: dict[str, list[Failure]] = {}
     for scheme in ladder:
-        failures = _failures(scheme, answers, rules, pre_steps, required, size)
+        failures = _failures(scheme, answers, rules, pre_steps, required, model)
         if failures:
             ruled_out[scheme] = failures
             rationale.append(_reason(failures[0].check, failures[0].reason))
@@ -110,10 +117,11 @@ def recommend(answers: Answers, rules: RuleSet, size: ModelSize | None = None) -
             candidates.append(scheme)
 
     candidates = _order_by_accuracy(candidates, answers, rules, rationale)
-    candidates = _order_by_size(candidates, answers, rules, pre_steps, required, size, rationale)
+    candidates = _order_by_size(candidates, answers, rules, pre_steps, required, model, rationale)
+    candidates, held_back = _hold_back_size_resorts(candidates, answers, rules, pre_steps, required, model, rationale)
 
     if not candidates:
-        return _infeasible(answers, ladder_path, ruled_out, rationale, warnings, pre_steps, required, rules, size)
+        return _infeasible(answers, ladder_path, ruled_out, rationale, warnings, pre_steps, required, rules, model)
 
     scheme, fallbacks = candidates[0], candidates[1:]
     chosen = rules.schemes[scheme]
@@ -147,7 +155,7 @@ def recommend(answers: Answers, rules: RuleSet, size: ModelSize | None = None) -
         fallbacks=list(fallbacks),
         expected=Expected(
             max_size_reduction=round(_reduction(chosen.max_size_reduction, pre_steps, answers, rules), 4),
-            **_predicted(scheme, size).model_dump(),
+            **_predicted(scheme, model).model_dump(),
             accuracy=accuracy.label,
             accuracy_drop=accuracy.expected_drop,
             hardware=rules.runs_on[scheme],
@@ -155,7 +163,10 @@ def recommend(answers: Answers, rules: RuleSet, size: ModelSize | None = None) -
         rationale=rationale,
         needs=[],
         warnings=warnings,
-        alternatives=_alternatives(scheme, fallbacks, ruled_out, ladder_path, answers, pre_steps, required, rules, size),
+        alternatives=_alternatives(scheme, fallbacks, ruled_out, ladder_path, answers, pre_steps, required, rules, model,
+                                   held_back),
+        backends={sid: rules.backends_for(sid, model.format if model else None)[0]
+                  for sid in (scheme, *fallbacks) if rules.backends_for(sid, model.format if model else None)},
     )
 
 
@@ -166,7 +177,7 @@ def _choose_pre_steps(answers: Answers, rules: RuleSet, facts: dict[str, Any], r
     leaf = path[-1]
     kept = []
     for step in leaf.pre_steps:
-        failures = _requirement_failures(step, answers, rules)
+        failures = _requirement_failures(step, answers, rules, facts["model.format"])
         if failures:
             rationale.append(_reason(failures[0].check, failures[0].reason))
         else:
@@ -176,14 +187,19 @@ def _choose_pre_steps(answers: Answers, rules: RuleSet, facts: dict[str, Any], r
     return tuple(kept)
 
 
-def _requirement_failures(name: str, answers: Answers, rules: RuleSet) -> list[Failure]:
-    return list(_cached_requirement_failures(name, answers.data, answers.can_fine_tune, rules))
+def _requirement_failures(name: str, answers: Answers, rules: RuleSet, model_format: str | None = None) -> list[Failure]:
+    return list(_cached_requirement_failures(name, answers.data, answers.can_fine_tune, rules, model_format))
 
 
 @functools.lru_cache(maxsize=1024)
-def _cached_requirement_failures(name: str, data: str, can_fine_tune: bool, rules: RuleSet) -> tuple[Failure, ...]:
+def _cached_requirement_failures(name: str, data: str, can_fine_tune: bool, rules: RuleSet,
+                                 model_format: str | None = None) -> tuple[Failure, ...]:
     entry = rules.schemes.get(name) or rules.pre_step_catalog[name]
     failures = []
+    if not rules.takes_format(name, model_format):
+        label = rules.model_formats[model_format].label if model_format in rules.model_formats else model_format
+        need = entry.model_need or f"a model its implementations take ({', '.join(_formats_of(name, rules))})"
+        failures.append(Failure("model-format", f"{name} needs {need}; the model is {label}.", None, need))
     if rules.data_rank[data] < rules.data_rank[entry.data]:
         level = rules.data_levels[entry.data]
         failures.append(
@@ -220,24 +236,56 @@ def _hardware_failure(scheme: str, hardware: str, rules: RuleSet) -> Failure | N
 
 
 def _failures(scheme: str, answers: Answers, rules: RuleSet, pre_steps: tuple[str, ...], required: float | None,
-              size: ModelSize | None = None) -> list[Failure]:
+              model: ModelFacts | None = None) -> list[Failure]:
     entry = rules.schemes[scheme]
-    failures = _requirement_failures(scheme, answers, rules)
+    failures = _requirement_failures(scheme, answers, rules, model.format if model else None)
     hardware = _hardware_failure(scheme, answers.hardware, rules)
     if hardware:
         failures.append(hardware)
     if required is None:
         return failures
-    predicted = size.reduction_of(scheme) if size else None
+    predicted = model.reduction_of(scheme) if model else None
     if predicted is not None:
-        best = _reduction(_within_error(predicted, size.error), pre_steps, answers, rules)
+        best = _reduction(_within_error(predicted, model.error), pre_steps, answers, rules)
         if best + 1e-9 < required:
-            failures.append(_predicted_size_failure(scheme, predicted, size.error, required, pre_steps, answers, rules))
+            failures.append(_predicted_size_failure(scheme, predicted, model.error, required, pre_steps, answers, rules))
         return failures
     reachable = _reduction(entry.max_size_reduction, pre_steps, answers, rules)
     if reachable + 1e-9 < required:
         failures.append(_size_failure(scheme, reachable, required, answers.goals.compressed_download, rules))
     return failures
+
+
+def _hold_back_size_resorts(candidates: list[str], answers: Answers, rules: RuleSet, pre_steps, required,
+                            model: ModelFacts | None, rationale: list[Reason]) -> tuple[list[str], dict[str, str]]:
+    """Schemes marked `size_last_resort` stay on the ladder only when no other candidate is expected
+    to meet the size goal outright (they trade accuracy for size beyond what the others reach)."""
+    resorts = [s for s in candidates if rules.schemes[s].size_last_resort]
+    others = [s for s in candidates if s not in resorts]
+    if not resorts:
+        return candidates, {}
+
+    def outright(scheme: str) -> bool:
+        if required is None:
+            return True
+        predicted = model.reduction_of(scheme) if model else None
+        reach = predicted if predicted is not None else rules.schemes[scheme].max_size_reduction
+        return _reduction(reach, pre_steps, answers, rules) + 1e-9 >= required
+
+    meeting = [s for s in others if outright(s)]
+    if not meeting:
+        return candidates, {}
+    reason = (f"kept for size goals the other schemes cannot reach; {meeting[0]} is expected to meet "
+              + ("the size goal" if required is not None else "these answers (no size goal)"))
+    for sid in resorts:
+        rationale.append(_reason("size-last-resort", f"{sid}: {reason}."))
+    return others, {sid: reason for sid in resorts}
+
+
+def _formats_of(name: str, rules: RuleSet) -> list[str]:
+    if name in rules.pre_step_catalog:
+        return rules.pre_step_catalog[name].formats or list(rules.model_formats)
+    return sorted({f for b in rules.implementations(name) if b in rules.backends for f in rules.backends[b].formats})
 
 
 def _within_error(reduction: float, error: float) -> float:
@@ -262,20 +310,20 @@ def _predicted_size_failure(scheme: str, predicted: float, error: float, require
     )
 
 
-def _predicted(scheme: str, size: ModelSize | None) -> PredictedSize:
-    if size is None or size.bytes_of(scheme) is None:
+def _predicted(scheme: str, model: ModelFacts | None) -> PredictedSize:
+    if model is None or model.bytes_of(scheme) is None:
         return PredictedSize()
-    return PredictedSize(size_bytes=size.bytes_of(scheme), size_reduction=round(size.reduction_of(scheme), 4))
+    return PredictedSize(size_bytes=model.bytes_of(scheme), size_reduction=round(model.reduction_of(scheme), 4))
 
 
-def _order_by_size(candidates: list[str], answers: Answers, rules: RuleSet, pre_steps, required, size: ModelSize | None,
+def _order_by_size(candidates: list[str], answers: Answers, rules: RuleSet, pre_steps, required, model: ModelFacts | None,
                    rationale: list[Reason]) -> list[str]:
     """Schemes predicted to meet the size goal outright before those that meet it only within the error."""
-    if required is None or size is None or len(candidates) < 2:
+    if required is None or model is None or len(candidates) < 2:
         return candidates
 
     def outright(scheme: str) -> bool:
-        predicted = size.reduction_of(scheme)
+        predicted = model.reduction_of(scheme)
         return predicted is None or _reduction(predicted, pre_steps, answers, rules) + 1e-9 >= required
 
     ordered = sorted(candidates, key=lambda s: not outright(s))
@@ -283,7 +331,7 @@ def _order_by_size(candidates: list[str], answers: Answers, rules: RuleSet, pre_
         close = [s for s in ordered if not outright(s)]
         rationale.append(_reason("size-prediction", (
             f"On this model {', '.join(close)} {'is' if len(close) == 1 else 'are'} predicted to miss the size goal of "
-            f"{required:.1%} by less than the prediction's {size.error:.0%} error, so {'it comes' if len(close) == 1 else 'they come'} "
+            f"{required:.1%} by less than the prediction's {model.error:.0%} error, so {'it comes' if len(close) == 1 else 'they come'} "
             "after the schemes predicted to meet it.")))
     return ordered
 
@@ -366,7 +414,7 @@ def _alternative(scheme: str, status: str, reason: str, would_change: str | None
 
 
 def _alternatives(scheme, fallbacks, ruled_out, ladder_path, answers, pre_steps, required, rules: RuleSet,
-                  size: ModelSize | None) -> list[Alternative]:
+                  model: ModelFacts | None, held_back: dict[str, str] | None = None) -> list[Alternative]:
     deciding = ladder_path[-1].id if ladder_path else "no-rule"
     result = [
         _alternative(sid, "fallback", f"fallback {rank}: tried if what comes before it fails validation")
@@ -375,20 +423,22 @@ def _alternatives(scheme, fallbacks, ruled_out, ladder_path, answers, pre_steps,
     for sid in rules.schemes:
         if sid == scheme or sid in fallbacks:
             continue
-        failures = ruled_out.get(sid) or _failures(sid, answers, rules, pre_steps, required, size)
+        failures = ruled_out.get(sid) or _failures(sid, answers, rules, pre_steps, required, model)
         if failures:
             reason = " ".join(f.reason for f in failures)
             would = " and ".join(f.would for f in failures if f.would) or None
             result.append(_alternative(sid, "ruled_out", reason, would))
+        elif held_back and sid in held_back:
+            result.append(_alternative(sid, "not_considered", held_back[sid], "with a size goal the other schemes cannot reach"))
         else:
             result.append(_alternative(sid, "not_considered", f"rule {deciding} does not list it"))
-    if size is None:
+    if model is None:
         return result
-    return [alt.model_copy(update={"expected": _predicted(alt.scheme, size)}) for alt in result]
+    return [alt.model_copy(update={"expected": _predicted(alt.scheme, model)}) for alt in result]
 
 
 def _infeasible(answers, ladder_path, ruled_out, rationale, warnings, pre_steps, required, rules: RuleSet,
-                size: ModelSize | None) -> Recommendation:
+                model: ModelFacts | None) -> Recommendation:
     fewest = min((len(f) for f in ruled_out.values()), default=0)
     needs: list[str] = []
     for sid, failures in ruled_out.items():
@@ -414,5 +464,5 @@ def _infeasible(answers, ladder_path, ruled_out, rationale, warnings, pre_steps,
         rationale=rationale,
         needs=needs,
         warnings=warnings,
-        alternatives=_alternatives(None, [], ruled_out, ladder_path, answers, pre_steps, required, rules, size),
+        alternatives=_alternatives(None, [], ruled_out, ladder_path, answers, pre_steps, required, rules, model),
     )

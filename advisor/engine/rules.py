@@ -71,6 +71,20 @@ class SizeModel(_Strict):
     source: str = Field(description="Where the figures come from.")
 
 
+class ModelFormat(_Strict):
+    id: str = Field(description="Identifier the rules use (`formats:`, the `model.format` fact).")
+    label: str = Field(description="Words for it, e.g. 'a float32 .tflite'.")
+
+
+class Backend(_Strict):
+    """A tool that carries schemes out: the TFLite converter, LiteRT Quantizer."""
+
+    title: str = Field(description="Human name of the backend.")
+    formats: list[str] = Field(min_length=1, description="Model formats it takes.")
+    package: str | None = Field(None, description="The Python distribution it comes from (its version goes in reports).")
+    facts: list[str] = Field(default_factory=list, description="What to know about it.")
+
+
 class Scheme(_Strict):
     title: str = Field(description="Human name of the scheme.")
     data: str = Field(description="The least data level the scheme needs.")
@@ -79,9 +93,14 @@ class Scheme(_Strict):
     accuracy: str = Field(description="Accuracy class id.")
     guide_hardware: str | None = Field(None, description="The guide's hardware column, as written.")
     warning: str | None = Field(None, description="Shown whenever the scheme is recommended or a fallback.")
-    executor: str | None = Field(None, description="'module:function' that carries the scheme out (imported only by advisor run).")
+    executor: str | None = Field(None, description="'module:function' that carries the scheme out with the default backend (imported only by advisor run).")
+    implementations: dict[str, str] = Field(default_factory=dict, description="Backend -> 'module:function', beside `executor`.")
+    backend_preference: list[str] | None = Field(None, description="Backends in the order to choose them (default: the catalog's order).")
+    model_need: str | None = Field(None, description="What a user needs when the model's format rules the scheme out.")
+    size_last_resort: bool = Field(False, description="On a ladder only when no other candidate is expected to meet the size goal.")
     facts: list[str] = Field(min_length=1, description="The guide's facts about the scheme, used in explanations.")
     size: SchemeSize | None = Field(None, description="How its .tflite is stored, for predicting its size from the model.")
+    size_by_backend: dict[str, SchemeSize] = Field(default_factory=dict, description="`size` where a backend stores it otherwise.")
 
 
 class PreStep(_Strict):
@@ -93,6 +112,8 @@ class PreStep(_Strict):
     )
     source: str = Field(description="Where compressed_reduction comes from.")
     executor: str | None = Field(None, description="'module:function' that carries the pre-step out.")
+    formats: list[str] | None = Field(None, description="Model formats it takes (absent: every format).")
+    model_need: str | None = Field(None, description="What a user needs when the model's format rules it out.")
     facts: list[str] = Field(min_length=1, description="The guide's facts about it.")
 
 
@@ -101,6 +122,9 @@ class SchemeCatalog(_Strict):
     accuracy_classes: list[AccuracyClass] = Field(min_length=1, description="From least to most loss.")
     schemes: dict[str, Scheme] = Field(min_length=1, description="Scheme id -> scheme.")
     pre_steps: dict[str, PreStep] = Field(default_factory=dict, description="Pre-step id -> pre-step.")
+    model_formats: list[ModelFormat] = Field(default_factory=list, description="The model formats the rules know.")
+    backends: dict[str, Backend] = Field(default_factory=dict, description="Backend id -> backend, in default preference order.")
+    default_backend: str | None = Field(None, description="The backend `executor:` entries belong to.")
     size_model: SizeModel | None = Field(None, description="Constants of the size prediction (schemes' `size`).")
 
 
@@ -222,6 +246,38 @@ class RuleSet:
         self.runs_on = {
             scheme: [t for t, target in self.targets.items() if scheme in target.runs] for scheme in self.schemes
         }
+        self.backends = catalog.backends
+        self.model_formats = {f.id: f for f in catalog.model_formats}
+
+    def implementations(self, scheme: str) -> dict[str, str]:
+        """Backend -> 'module:function' of every implementation of `scheme`."""
+        entry = self.schemes[scheme]
+        found = {self.catalog.default_backend or "default": entry.executor} if entry.executor else {}
+        return {**found, **entry.implementations}
+
+    def backends_for(self, scheme: str, model_format: str | None) -> list[str]:
+        """The backends that can carry `scheme` out on a model of `model_format`, most preferred first
+        (every implementation when the format is not known)."""
+        implemented = self.implementations(scheme)
+        order = self.schemes[scheme].backend_preference or list(self.backends) or list(implemented)
+        order = order + [b for b in implemented if b not in order]
+        return [b for b in order if b in implemented and (
+            model_format is None or b not in self.backends or model_format in self.backends[b].formats)]
+
+    def size_of(self, scheme: str, model_format: str | None) -> SchemeSize | None:
+        """How `scheme`'s .tflite is stored by the backend the rules choose for `model_format`."""
+        entry = self.schemes[scheme]
+        backends = self.backends_for(scheme, model_format)
+        return entry.size_by_backend.get(backends[0], entry.size) if backends else entry.size
+
+    def takes_format(self, name: str, model_format: str | None) -> bool:
+        """Whether the scheme or pre-step `name` can run on a model of `model_format` (unknown: yes)."""
+        if model_format is None:
+            return True
+        if name in self.schemes:
+            return bool(self.backends_for(name, model_format))
+        formats = self.pre_step_catalog[name].formats
+        return formats is None or model_format in formats
 
     def nodes(self):
         for part in (self.ladder_tree, self.pre_step_tree):
@@ -277,6 +333,21 @@ def _check_catalogs(folder: Path, catalog: SchemeCatalog, hardware: HardwareCata
             accuracy = getattr(entry, "accuracy", None)
             if accuracy is not None and accuracy not in classes:
                 raise RulesError(f"{schemes_file}: {kind}.{sid}.accuracy: unknown accuracy class '{accuracy}'{did_you_mean(accuracy, classes)}")
+    formats = [f.id for f in catalog.model_formats]
+    for bid, backend in catalog.backends.items():
+        for fmt in backend.formats:
+            if formats and fmt not in formats:
+                raise RulesError(f"{schemes_file}: backends.{bid}.formats: unknown model format '{fmt}'{did_you_mean(fmt, formats)}")
+    if catalog.default_backend is not None and catalog.backends and catalog.default_backend not in catalog.backends:
+        raise RulesError(f"{schemes_file}: default_backend: unknown backend '{catalog.default_backend}'")
+    for sid, scheme in catalog.schemes.items():
+        for bid in [*scheme.implementations, *(scheme.backend_preference or [])]:
+            if catalog.backends and bid not in catalog.backends:
+                raise RulesError(f"{schemes_file}: schemes.{sid}: unknown backend '{bid}'{did_you_mean(bid, catalog.backends)}")
+    for pid, step in catalog.pre_steps.items():
+        for fmt in step.formats or []:
+            if formats and fmt not in formats:
+                raise RulesError(f"{schemes_file}: pre_steps.{pid}.formats: unknown model format '{fmt}'{did_you_mean(fmt, formats)}")
     overlap = set(catalog.schemes) & set(catalog.pre_steps)
     if overlap:
         raise RulesError(f"{schemes_file}: '{sorted(overlap)[0]}' is both a scheme and a pre-step")

@@ -28,21 +28,22 @@ OPS_PER_LAYER = {"Conv1D": 3, "Conv1DTranspose": 3, "SeparableConv1D": 4, "Separ
 
 
 @dataclass(frozen=True)
-class ModelSize:
-    """What the engine knows of the model's size: the float32 .tflite (the baseline of size goals) and
-    the predicted .tflite of each scheme, when the model's tensors could be read."""
+class ModelFacts:
+    """What the engine knows of the model in hand: its format (as the rules name it), its float32
+    .tflite size (the baseline of size goals) and the predicted .tflite of each scheme."""
 
-    float32_bytes: int
+    float32_bytes: int | None = None
     predicted: tuple[tuple[str, int], ...] = ()  # (scheme, bytes)
     error: float = 0.0  # the prediction's measured relative error: the safety margin
     source: str = ""
+    format: str | None = None  # keras, savedmodel, tflite
 
     def bytes_of(self, scheme: str) -> int | None:
         return dict(self.predicted).get(scheme)
 
     def reduction_of(self, scheme: str) -> float | None:
         size = self.bytes_of(scheme)
-        return None if size is None else 1 - size / self.float32_bytes
+        return None if size is None or not self.float32_bytes else 1 - size / self.float32_bytes
 
 
 @dataclass(frozen=True)
@@ -152,21 +153,33 @@ def predict_bytes(converted: Converted, size, parameter_bytes: int) -> int:
     return int(round(weight_bytes(converted, size, parameter_bytes) + graph))
 
 
-def predict_all(tensors: ModelTensors, rules) -> dict[str, int]:
-    """Predicted .tflite bytes of every scheme that has a `size` entry in `rules`."""
+def predict_all(tensors: ModelTensors, rules, model_format: str | None = None) -> dict[str, int]:
+    """Predicted .tflite bytes of every scheme that has a `size` entry in `rules` (as the backend the
+    rules choose for `model_format` stores it)."""
     if rules.catalog.size_model is None:
         return {}
     converted = convert(tensors)
     parameter_bytes = rules.catalog.size_model.parameter_bytes
-    return {sid: predict_bytes(converted, scheme.size, parameter_bytes)
-            for sid, scheme in rules.schemes.items() if scheme.size is not None}
+    sizes = {sid: rules.size_of(sid, model_format) for sid in rules.schemes}
+    return {sid: predict_bytes(converted, size, parameter_bytes) for sid, size in sizes.items() if size is not None}
 
 
-def model_size(tensors: ModelTensors, rules, baseline: str = "float32") -> ModelSize | None:
-    """The ModelSize of a model whose tensors were read; None when the rules cannot predict its baseline."""
-    predicted = predict_all(tensors, rules)
+def model_size(tensors: ModelTensors, rules, baseline: str = "float32", model_format: str | None = None) -> ModelFacts | None:
+    """The ModelFacts of a model whose tensors were read; None when the rules cannot predict its baseline."""
+    predicted = predict_all(tensors, rules, model_format)
     if baseline not in predicted:
         return None
-    return ModelSize(float32_bytes=predicted[baseline], predicted=tuple(predicted.items()),
-                     error=rules.catalog.size_model.graph_error if tensors.ops is not None else rules.catalog.size_model.error,
-                     source=tensors.source)
+    if tensors.float32_bytes is not None:  # a float32 .tflite: its real graph is the baseline's overhead
+        converted = convert(tensors)
+        parameter_bytes = rules.catalog.size_model.parameter_bytes
+        base = rules.schemes[baseline].size
+        overhead = tensors.float32_bytes - weight_bytes(converted, base, parameter_bytes)
+        sizes = {sid: rules.size_of(sid, model_format) for sid in predicted}
+        predicted = {sid: round(weight_bytes(converted, size, parameter_bytes) + overhead
+                                + (size.overhead.per_constant - base.overhead.per_constant) * converted.constants)
+                     for sid, size in sizes.items()}
+        predicted[baseline] = tensors.float32_bytes
+    return ModelFacts(float32_bytes=predicted[baseline], predicted=tuple(predicted.items()),
+                      error=rules.catalog.size_model.graph_error if tensors.ops is not None and tensors.float32_bytes is None
+                      else rules.catalog.size_model.error,
+                      source=tensors.source, format=model_format)

@@ -159,12 +159,13 @@ def executor_problems(rules: RuleSet) -> list[Problem]:
     problems = []
     for kind, entries in (("schemes", rules.schemes), ("pre_steps", rules.pre_step_catalog)):
         for name in entries:
-            try:
-                step_of(rules, name)
-            except RulesError as err:
-                file, _, rest = str(err).partition(": ")
-                node, _, message = rest.partition(": ")
-                problems.append(Problem(file, node, message))
+            for backend in (rules.implementations(name) or [None]) if kind == "schemes" else [None]:
+                try:
+                    step_of(rules, name, backend)
+                except RulesError as err:
+                    file, _, rest = str(err).partition(": ")
+                    node, _, message = rest.partition(": ")
+                    problems.append(Problem(file, node, message))
     return problems
 
 

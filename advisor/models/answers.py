@@ -97,7 +97,7 @@ class Inputs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str | None = Field(
-        None, description="A .keras or .h5 file, a SavedModel folder, or builtin:digits."
+        None, description="A .keras or .h5 file, a SavedModel folder, a float32 .tflite, or builtin:digits."
     )
     representative: str | None = Field(
         None, description="Unlabelled samples: an .npz with one array per input (or `x`), or an .npy file; or builtin:digits."

@@ -18,3 +18,4 @@ class RunOptions(BaseModel):
     threads: int | None = Field(None, ge=1, description="Interpreter threads for latency (default: all cores).")
     scheme: str | None = Field(None, description="Try this scheme first; the recommended ladder continues after it.")
     pre_steps: list[str] | None = Field(None, description="Pre-steps to run before quantizing, instead of the recommended ones.")
+    backend: str | None = Field(None, description="Carry every scheme out with this backend where it has an implementation (converter, quantizer).")

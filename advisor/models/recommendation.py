@@ -51,6 +51,7 @@ class Recommendation(_Frozen):
     needs: list[str] = Field(description="When infeasible: what would make it feasible.")
     warnings: list[str] = Field(default_factory=list, description="Things to know before running it.")
     alternatives: list[Alternative] = Field(default_factory=list, description="Every scheme not chosen, and why.")
+    backends: dict[str, str] = Field(default_factory=dict, description="Scheme -> the backend that carries it out (the rules' choice for the model's format).")
 
     @property
     def ladder(self) -> list[str]:

@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from advisor.models.recommendation import Recommendation
 
 
-def attempt_label(scheme: str, pre_steps) -> str:
-    """How an attempt is named everywhere: its pre-steps, then its scheme ('pruning+full_integer')."""
-    return "+".join([*pre_steps, scheme])
+def attempt_label(scheme: str, pre_steps, variant: str | None = None) -> str:
+    """How an attempt is named everywhere: its pre-steps, then its scheme ('pruning+full_integer'), and
+    what tells it apart from another attempt of the same scheme ('full_integer@quantizer' in compare)."""
+    return "+".join([*pre_steps, scheme]) + (f"@{variant}" if variant else "")
 
 
 class _Model(BaseModel):
@@ -107,6 +108,8 @@ class Verdict(_Model):
 class Attempt(_Model):
     scheme: str
     pre_steps: list[str] = Field(default_factory=list)
+    backend: str | None = Field(None, description="What carried the scheme out: converter (TFLite converter) or quantizer (LiteRT Quantizer).")
+    variant: str | None = Field(None, description="The backend, when the search tried more than one for the scheme (compare).")
     artifact: str | None = Field(None, description="Path of the .tflite, relative to the output folder.")
     metrics: Metrics | None = None
     hardware: HardwareReport | None = None
@@ -118,7 +121,7 @@ class Attempt(_Model):
 
     @property
     def label(self) -> str:
-        return attempt_label(self.scheme, self.pre_steps)
+        return attempt_label(self.scheme, self.pre_steps, self.variant)
 
 
 class Baseline(_Model):

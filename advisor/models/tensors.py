@@ -21,7 +21,8 @@ class ModelTensors:
     layers: tuple[LayerTensors, ...]
     ordered: bool  # layers are in graph order (False for a SavedModel: only its variables are read)
     source: str  # what the tensors were read from
-    ops: int | None = None  # the converted graph's op count where the graph was read (a SavedModel)
+    ops: int | None = None  # the converted graph's op count where the graph was read (a SavedModel, a .tflite)
+    float32_bytes: int | None = None  # the float32 .tflite's real size, when the model is one
 
     @property
     def parameters(self) -> int:
