@@ -42,17 +42,28 @@ class Comparison(BaseModel):
         return any(row.passed for row in self.rows)
 
 
-def combinations(answers: Answers, rules: RuleSet) -> list[tuple[str, tuple[str, ...]]]:
-    """Every (scheme, pre-steps) the data, fine-tuning and hardware allow; float32 is the baseline."""
+def combinations(answers: Answers, rules: RuleSet, model_format: str | None = None) -> list[tuple]:
+    """Every (scheme, pre-steps) the data, fine-tuning, hardware and model format allow; float32 is the
+    baseline. A scheme with more than one backend for the model is compared by each (without pre-steps:
+    (scheme, (), backend)); with pre-steps, its preferred backend carries it out."""
 
-    def allowed(entry) -> bool:
-        return rules.data_rank[answers.data] >= rules.data_rank[entry.data] and (answers.can_fine_tune or not entry.fine_tune)
+    def allowed(name, entry) -> bool:
+        return (rules.data_rank[answers.data] >= rules.data_rank[entry.data] and (answers.can_fine_tune or not entry.fine_tune)
+                and rules.takes_format(name, model_format))
 
     target = rules.targets[answers.hardware]
-    schemes = [s for s, e in rules.schemes.items() if s != "float32" and s in target.runs and allowed(e)]
-    steps = [p for p, e in rules.pre_step_catalog.items() if allowed(e)]
+    schemes = [s for s, e in rules.schemes.items() if s != "float32" and s in target.runs and allowed(s, e)]
+    steps = [p for p, e in rules.pre_step_catalog.items() if allowed(p, e)]
     step_sets = [combo for n in range(len(steps) + 1) for combo in itertools.combinations(steps, n)]
-    return [(scheme, combo) for combo in step_sets for scheme in schemes]
+    rungs: list[tuple] = []
+    for combo in step_sets:
+        for scheme in schemes:
+            backends = rules.backends_for(scheme, model_format)
+            if not combo and len(backends) > 1:
+                rungs.extend((scheme, combo, backend) for backend in backends)
+            else:
+                rungs.append((scheme, combo))
+    return rungs
 
 
 QUALITY = {  # the accuracy axis, by what could be measured: (label, lower is better)
@@ -115,10 +126,12 @@ def pareto_front(points: list[dict[str, float | None]]) -> tuple[list[int], list
 
 def compare(answers: Answers, *, out: str | Path = "advisor-compare", force: bool = False, options: RunOptions | None = None,
             rules: RuleSet | None = None, progress=None) -> Comparison:
+    from advisor.api import model_facts
     from advisor.runner import workbench
 
     rules = rules or load_rules()
-    rungs = combinations(answers, rules)
+    known = model_facts(answers, rules)
+    rungs = combinations(answers, rules, known.format if known else None)
     if not rungs:
         raise BadInput(f"answers: no scheme can run on {answers.hardware} with data: {answers.data}; nothing to compare")
     folder = OutputFolder(out, force=force)  # an unwritable path fails before anything else
@@ -151,7 +164,8 @@ def _judge(answers: Answers, rec: Recommendation, baseline: Baseline, rows: list
     points = [objectives_of(r, answers.goals.compressed_download, axis) for r in rows]
     front, names = pareto_front(points)
     key = (rec.scheme, tuple(rec.pre_steps))
-    pick = next((i for i, r in enumerate(rows) if (r.scheme, tuple(r.pre_steps)) == key), None)
+    pick = next((i for i, r in enumerate(rows) if (r.scheme, tuple(r.pre_steps)) == key
+                 and (r.variant is None or r.backend == rec.backends.get(r.scheme))), None)
     findings = []
     if rec.feasible and pick is None:
         findings.append(f"the recommendation ({attempt_label(rec.scheme, rec.pre_steps)}) could not be compared: it was not produced")

@@ -76,7 +76,7 @@ def load_data(plan: Plan) -> RunData:
 
 def _missing(rung: Rung, data: RunData, rules) -> tuple[str, str] | None:
     """(the inputs field, why) when the data cannot support a rung, else None."""
-    scheme, steps = rung
+    scheme, steps = rung[0], rung[1]
     for name in (*steps, scheme):
         level = _needs(name, rules)
         if level == "labelled" and data.train is None:
@@ -273,7 +273,8 @@ class Workbench:
         content = producer.produce("float32").content
         metrics = measure(content, "float32")
         baseline = Baseline(artifact=folder.write("attempts/float32.tflite", content), metrics=metrics)
-        notes.append(f"float32 baseline converted and measured in {time.perf_counter() - started:.1f} s")
+        made = "read" if loaded.tflite is not None else "converted"
+        notes.append(f"float32 baseline {made} and measured in {time.perf_counter() - started:.1f} s")
         if measure.fidelity_source:
             notes.append(f"fidelity against float32 is measured on {measure.fidelity_source}")
         if metrics.accuracy_metric:
@@ -281,11 +282,28 @@ class Workbench:
         judge = search_judge(answers, data, measure, content, metrics, plan.options)
         return cls(plan, data, folder, loaded, producer, measure, baseline, judge, notes, progress)
 
+    def _format_reason(self, rung: Rung) -> str | None:
+        """Why the model's format rules a rung out (a scheme or pre-step no backend of which takes it)."""
+        rules, family = self.plan.rules, self.loaded.format.family
+        for name in (*rung[1], rung[0]):
+            if not rules.takes_format(name, family):
+                entry = rules.schemes.get(name) or rules.pre_step_catalog[name]
+                label = rules.model_formats[family].label if family in rules.model_formats else family
+                return f"skipped: {name} needs {entry.model_need or 'another model format'}; the model is {label}"
+        return None
+
+    def backend_for(self, scheme: str) -> str | None:
+        """--backend where the scheme has that implementation and it takes the model, else the rules' choice."""
+        asked = self.plan.options.backend
+        if asked and asked in self.plan.rules.backends_for(scheme, self.loaded.format.family):
+            return asked
+        return self.producer.backend_for(scheme)
+
     def runnable(self, rungs) -> list[Rung]:
         """The rungs the data can support; the others are noted and left out."""
         kept = []
         for rung in rungs:
-            reason = unavailable(rung, self.data, self.plan.rules)
+            reason = unavailable(rung, self.data, self.plan.rules) or self._format_reason(rung)
             if reason:
                 self.notes.append(f"{attempt_label(*rung)}: {reason}")
             else:
@@ -297,14 +315,17 @@ class Workbench:
         from advisor.validator.verdicts import passed, size_reduction, verdicts
         from advisor.validator.weights import weight_statistics
 
-        scheme, steps = rung
+        scheme, steps, *asked = rung
+        variant = asked[0] if asked else None
         answers, rules = self.plan.answers, self.plan.rules
         started = time.perf_counter()
-        label = attempt_label(scheme, steps)
+        label = attempt_label(scheme, steps, variant)
+        backend = variant or self.backend_for(scheme)
         try:
-            produced = self.producer.produce(scheme, steps, judge=self.judge)
+            produced = self.producer.produce(scheme, steps, judge=self.judge, backend=backend)
         except SchemeFailed as err:
-            return Attempt(scheme=scheme, pre_steps=list(steps), error=str(err), seconds=round(time.perf_counter() - started, 2))
+            return Attempt(scheme=scheme, pre_steps=list(steps), backend=backend, variant=variant, error=str(err),
+                           seconds=round(time.perf_counter() - started, 2))
         content = produced.content
         artifact = self.folder.write(f"attempts/{label}.tflite", content)
         metrics = self.measure(content, label)
@@ -329,6 +350,8 @@ class Workbench:
         return Attempt(
             scheme=scheme,
             pre_steps=list(steps),
+            backend=backend,
+            variant=variant,
             artifact=artifact,
             metrics=metrics,
             hardware=hardware,

@@ -39,7 +39,7 @@ def machine() -> dict:
     except (ValueError, OSError):
         pass
     packages = {}
-    for name in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "numpy"):
+    for name in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "litert-quantizer", "numpy"):
         try:
             packages[name] = version(name)
         except PackageNotFoundError:

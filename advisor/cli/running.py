@@ -38,6 +38,8 @@ def _run_options(p) -> None:
     p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
     p.add_argument("--scheme", metavar="S", help="try this scheme first; the ladder continues after it")
     p.add_argument("--pre-steps", metavar="P,...", help="pre-steps to run before quantizing (pruning, clustering); '' for none")
+    p.add_argument("--backend", metavar="B", help="carry schemes out with this backend where it can: converter (TFLite "
+                   "converter) or quantizer (LiteRT Quantizer); default: the rules' choice per scheme and model format")
     p.add_argument("--epochs", type=int, help="fine-tuning epochs (default 3)")
     p.add_argument("--batch-size", type=int, help="fine-tuning batch size (default 32)")
     p.add_argument("--learning-rate", type=float, help="fine-tuning learning rate (default 1e-4)")
@@ -81,7 +83,7 @@ def _options(args):
 
     given = {
         key: getattr(args, key, None)
-        for key in ("epochs", "batch_size", "learning_rate", "sparsity", "clusters", "threads", "scheme")
+        for key in ("epochs", "batch_size", "learning_rate", "sparsity", "clusters", "threads", "scheme", "backend")
         if getattr(args, key, None) is not None
     }
     if getattr(args, "pre_steps", None) is not None:

@@ -17,6 +17,11 @@ COLUMNS = ["#", "scheme", "pre-steps", "size", "gzip", "reduction", "accuracy", 
 VERDICT = COLUMNS.index("verdict")
 
 
+def _scheme(row) -> str:
+    """The scheme, with the backend when the comparison tried several for it."""
+    return f"{row.scheme} ({row.variant})" if row.variant else row.scheme
+
+
 def rows(comparison) -> list[list[str]]:
     b = comparison.baseline.metrics
     table = [["base", "float32", "", _mb(b.size_bytes), _mb(b.gzip_bytes), "-", _acc(b.accuracy), "-", "reference", _ms(b), "-", "baseline", "", ""]]
@@ -25,9 +30,9 @@ def rows(comparison) -> list[list[str]]:
         front = "●" if i in comparison.front else ""
         pick = "◀ pick" if i == comparison.pick else ""
         if m is None:
-            table.append([str(i), r.scheme, ",".join(r.pre_steps), "-", "-", "-", "-", "-", "-", "-", "-", verdict_text(r), front, pick])
+            table.append([str(i), _scheme(r), ",".join(r.pre_steps), "-", "-", "-", "-", "-", "-", "-", "-", verdict_text(r), front, pick])
             continue
-        table.append([str(i), r.scheme, ",".join(r.pre_steps), _mb(m.size_bytes), _mb(m.gzip_bytes), _pct(m.size_reduction),
+        table.append([str(i), _scheme(r), ",".join(r.pre_steps), _mb(m.size_bytes), _mb(m.gzip_bytes), _pct(m.size_reduction),
                       _acc(m.accuracy), _drop(m.accuracy_drop, m.accuracy_metric), _fidelity(m), _ms(m, r.hardware), _hardware(r.hardware),
                       verdict_text(r), front, pick])
     return table

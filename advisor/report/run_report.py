@@ -165,7 +165,8 @@ def markdown_report(report: Report, answers: Answers) -> str:
         lines.append(f"The attempts' latency marked (Vela) is {estimated}, not measured here.")
     lines += ["", "## Verdicts", ""]
     for i, a in enumerate(report.attempts):
-        lines.append(f"### {i}. {'+'.join([*a.pre_steps, a.scheme])}: {verdict_text(a)}")
+        by = f" (by {a.backend})" if a.backend else ""
+        lines.append(f"### {i}. {'+'.join([*a.pre_steps, a.scheme])}{by}: {verdict_text(a)}")
         if a.error:
             lines.append(f"- could not be carried out: {a.error}")
         for v in a.verdicts:
