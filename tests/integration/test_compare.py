@@ -23,9 +23,12 @@ def compared(dense_keras, tmp_path_factory):
     return compare(answers, rules=RULES, out=out, options=RunOptions(latency_runs=5)), out
 
 
-def test_every_allowed_scheme_appears_once(compared):
+def test_every_allowed_scheme_appears_once_per_backend(compared):
     comparison, _ = compared
-    assert sorted(r.scheme for r in comparison.rows) == sorted(["float16", "dynamic_range", "full_integer", "selective_integer", "int16x8"])
+    both = ["float16", "dynamic_range", "full_integer", "selective_integer", "int16x8"]
+    assert sorted(r.label for r in comparison.rows) == sorted(
+        [f"{s}@{b}" for s in both for b in ("converter", "quantizer")] + ["weight_only_int4"])
+    assert all(r.backend == (r.variant or "quantizer") for r in comparison.rows)
 
 
 def test_the_pick_and_the_front_are_marked_and_float16_misses_the_size_goal(compared):
@@ -43,7 +46,7 @@ def test_compare_json_matches_the_markdown_table(compared):
     assert len(table) == len(saved["rows"])
     for line, row in zip(table, saved["rows"]):
         cells = [c.strip() for c in line.strip("|").split("|")]
-        assert cells[1] == row["scheme"]
+        assert cells[1] == (f"{row['scheme']} ({row['variant']})" if row["variant"] else row["scheme"])
         assert cells[3] == f"{row['metrics']['size_bytes'] / 1e6:.3f} MB"
     assert saved["front"] == comparison.front and saved["pick"] == comparison.pick
 

@@ -48,7 +48,9 @@ def test_never_a_scheme_the_hardware_cannot_run(recommendations):
 
 
 def test_size_goals_are_within_what_each_scheme_can_remove(recommendations):
-    caps = {"float16": 0.5, "dynamic_range": 0.75, "full_integer": 0.75, "selective_integer": 0.75, "int16x8": 0.75, "qat": 0.75}
+    caps = {"float16": 0.5, "dynamic_range": 0.75, "full_integer": 0.75, "selective_integer": 0.75, "int16x8": 0.75, "qat": 0.75,
+            "weight_only_int4": 0.875}
+    compressed = {s: RULES.pre_step_catalog[s].compressed_reduction for s in RULES.pre_step_catalog}
     for answers, rec in recommendations:
         need = answers.goals.min_size_reduction
         if need is None:
@@ -56,7 +58,8 @@ def test_size_goals_are_within_what_each_scheme_can_remove(recommendations):
         for sid in rec.ladder:
             cap = caps[sid]
             if answers.goals.compressed_download:
-                cap = 1 - (1 - cap) * 0.5 ** len(rec.pre_steps)
+                for step in rec.pre_steps:
+                    cap = 1 - (1 - cap) * (1 - compressed[step])
             assert cap + 1e-9 >= need, (answers, sid)
 
 

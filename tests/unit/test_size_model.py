@@ -6,7 +6,7 @@ import pytest
 from advisor.api import parse_answers
 from advisor.engine.evaluate import recommend
 from advisor.engine.rules import load_rules
-from advisor.engine.size_model import ModelSize, convert, predict_all
+from advisor.engine.size_model import ModelFacts, convert, predict_all
 from advisor.models.tensors import LayerTensors, ModelTensors
 
 RULES = load_rules()
@@ -57,18 +57,18 @@ def answers(goal: float, **goals):
     return parse_answers({"data": "unlabelled", "hardware": "cpu", "goals": {"min_size_reduction": goal, **goals}})
 
 
-def size(reductions: dict[str, float], error: float = 0.03) -> ModelSize:
+def size(reductions: dict[str, float], error: float = 0.03) -> ModelFacts:
     baseline = 100_000
-    return ModelSize(float32_bytes=baseline, predicted=tuple((s, int(baseline * (1 - r))) for s, r in reductions.items()),
+    return ModelFacts(float32_bytes=baseline, predicted=tuple((s, int(baseline * (1 - r))) for s, r in reductions.items()),
                      error=error)
 
 
 SMALL = {"float32": 0.0, "float16": 0.49, "dynamic_range": 0.58, "full_integer": 0.55, "int16x8": 0.52,
-         "selective_integer": 0.55, "qat": 0.55}
+         "selective_integer": 0.55, "qat": 0.55, "weight_only_int4": 0.66}
 
 
 def test_a_goal_no_scheme_reaches_on_this_model_is_infeasible_naming_what_is_reachable():
-    rec = recommend(answers(0.7), RULES, size(SMALL))
+    rec = recommend(answers(0.75), RULES, size(SMALL))
     assert not rec.feasible
     assert any("dynamic_range reaches about 58% on this model" in need and "at most 56%" in need for need in rec.needs)
     assert any("compressed_download" in need for need in rec.needs)
@@ -81,9 +81,13 @@ def test_the_same_goal_without_a_model_keeps_the_guides_figures():
 def test_a_goal_within_the_predictions_error_is_tried_after_the_schemes_that_meet_it():
     rec = recommend(answers(0.57), RULES, size(SMALL))
     assert rec.scheme == "dynamic_range" and "full_integer" not in rec.ladder
-    # 0.59 is beyond dynamic range's 58% by less than its 3% error: still tried
+    assert "weight_only_int4" not in rec.ladder  # 4-bit weights only when 8-bit cannot meet the goal outright
+    # 0.59 is beyond dynamic range's 58% by less than its 3% error: still tried, after 4-bit weights (66%)
     rec = recommend(answers(0.59), RULES, size(SMALL))
-    assert rec.feasible and rec.scheme == "dynamic_range"
+    assert rec.ladder == ["weight_only_int4", "dynamic_range"]
+    without_int4 = {k: v for k, v in SMALL.items() if k != "weight_only_int4"}
+    rec = recommend(answers(0.59), RULES, size(without_int4 | {"weight_only_int4": 0.5}))
+    assert rec.ladder == ["dynamic_range"]
     # dynamic range first on the ladder, but only within the error; full integer meets it outright
     rec = recommend(answers(0.56), RULES, size({**SMALL, "dynamic_range": 0.55, "full_integer": 0.60}))
     assert rec.ladder == ["full_integer", "dynamic_range", "selective_integer"]
