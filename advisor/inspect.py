@@ -41,7 +41,8 @@ def inspect_with_sizes(path: str | Path, rules) -> Inspection:
 
     signature = inspect_model(path)
     tensors = read_tensors(path)
-    size = model_size(tensors, rules) if tensors is not None and tensors.layers else None
+    family = {"keras2": "keras", "keras3": "keras", "keras2-savedmodel": "savedmodel"}.get(signature.format, signature.format)
+    size = model_size(tensors, rules, model_format=family) if tensors is not None and tensors.layers else None
     if size is None:
         return Inspection(**signature.model_dump())
     predicted = {scheme: PredictedSize(size_bytes=size.bytes_of(scheme), size_reduction=round(size.reduction_of(scheme), 4))

@@ -1,6 +1,7 @@
 """A model's layers and weight tensors, read from its files without TensorFlow: what the size model
 (engine/size_model.py) predicts the .tflite of each scheme from.
 
+    .tflite      the flatbuffer's constants, by the op that takes them (a float32 .tflite only)
     .keras zip   config.json (layer order and classes) and model.weights.h5 (layers/<name>/vars/<i>)
     .h5          the model_config attribute and model_weights/<layer>/ (datasets named by weight_names)
     SavedModel   variables/variables.index (names, dtypes and shapes; no layer order)
@@ -37,6 +38,8 @@ def read_tensors(path: str | Path) -> ModelTensors | None:
             head = handle.read(8)
         if head.startswith(b"\x89HDF"):
             return _h5(path)
+        if head[4:8] == b"TFL3":
+            return _tflite(path)
     except (OSError, KeyError, ValueError, json.JSONDecodeError, zipfile.BadZipFile):
         return None
     return None
@@ -250,6 +253,41 @@ def _graph(data: bytes) -> tuple[list[tuple[int, ...]], int | None]:
                         shapes.append(shape)
                 most = ops if most is None else max(most, ops)
     return shapes, most
+
+
+# LiteRT ops whose second input is a kernel, the Keras layer they come from, and how to lay the
+# kernel out as Keras does (output channels last): OHWI and (out, in) to HWIO and (in, out).
+KERNEL_OPS = {"CONV_2D": ("Conv2D", (1, 2, 3, 0)), "FULLY_CONNECTED": ("Dense", (1, 0)),
+              "DEPTHWISE_CONV_2D": ("DepthwiseConv2D", (1, 2, 3, 0)), "TRANSPOSE_CONV": ("Conv2D", (1, 2, 3, 0)),
+              "CONV_3D": ("Conv3D", (0, 1, 2, 3, 4))}
+
+
+def _tflite(path: Path) -> ModelTensors | None:
+    from advisor.errors import ModelError
+    from advisor.tflite_graph import read_graph
+
+    content = path.read_bytes()
+    try:
+        graph = read_graph(content)
+    except ModelError:
+        return None
+    if any(t.quantized for t in graph.tensors):  # only a float32 .tflite is a starting point
+        return None
+    layers, seen = [], set()
+    for op in graph.ops:
+        kind, order = KERNEL_OPS.get(op.name, ("Other", None))
+        weights = []
+        for position, tensor in enumerate(op.inputs):
+            if not tensor.constant or tensor.index in seen or tensor.dtype not in ("float32", "float16"):
+                continue
+            seen.add(tensor.index)
+            if order is not None and position == 1 and len(tensor.shape) == len(order):
+                weights.append(("kernel", tuple(tensor.shape[i] for i in order)))
+            elif _elements(tensor.shape) >= MIN_CONSTANT_ELEMENTS or (order is not None and position == 2):
+                weights.append(("kernel" if len(tensor.shape) >= 2 else "bias", tuple(tensor.shape)))
+        layers.append(LayerTensors(f"op_{op.index}", kind if order is not None else "Constant", tuple(weights), "linear"))
+    return ModelTensors(tuple(layers), ordered=True, source=".tflite flatbuffer", ops=len(graph.ops),
+                        float32_bytes=len(content))
 
 
 def _kind_from_roles(roles) -> str:
