@@ -29,6 +29,11 @@ def recommendation_panel(rec: Recommendation) -> Panel:
         )
         if rec.fallbacks:
             parts.append(Text(f"fallbacks, in order: {' -> '.join(rec.fallbacks)}", style="cyan"))
+        by: dict[str, list[str]] = {}
+        for scheme, backend in rec.backends.items():
+            by.setdefault(backend, []).append(scheme)
+        if by:
+            parts.append(Text("carried out by: " + "; ".join(f"{b} ({', '.join(s)})" for b, s in by.items()), style="dim"))
     else:
         parts.append(Text("No scheme can meet these answers.", style="bold red"))
         needs = Table.grid(padding=(0, 1))
