@@ -26,6 +26,14 @@ SECTIONS = [
      "ones: their int8 versions lose almost all signal (SQNR near 0 dB) because random weights calibrated on 16 random "
      "inputs leave no structure for 8 bits to keep; float16 and dynamic range are measured as they are."),
     ("vela", "8. Ethos-U NPUs through Vela", "python benchmarks/vela_bench.py [--models NAME ...]", ""),
+    ("size_prediction", "9. Predicted against converted size", "python benchmarks/size_prediction.py [--models NAME ...] [--fit]",
+     "The prediction reads only the model's file (no TensorFlow); the measured size is the advisor's own conversion. "
+     "Biases and batch-norm statistics are set to non-zero random values first, as in trained models. `--fit` prints the "
+     "graph-overhead constants that rules/schemes.yaml records. The full run (11 models) takes about 15 minutes."),
+    ("backends", "10. TFLite converter against LiteRT Quantizer", "python benchmarks/backends.py [--models NAME ...]",
+     "Every scheme by each backend on the same model and data. The digits CNN and the MLP are trained and labelled (top-1 "
+     "drop); the Table 1 CNNs have random weights (batch norms set from the inputs) and random inputs, so only fidelity is "
+     "measured there. The default backend per scheme in rules/schemes.yaml follows from these figures."),
 ]
 
 

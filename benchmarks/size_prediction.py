@@ -212,7 +212,21 @@ def main() -> None:
                 f"median {median:.3f} s over {len(seconds)} cold processes (goal: 0.3 s), TensorFlow not imported.")
     save("size_prediction", args, rows,
          markdown_table(["model", "parameters", "scheme", "predicted bytes", "measured bytes", "error"], table) + summary,
-         {"largest_error": worst, "recommend_seconds": seconds})
+         {"largest_error": worst, "recommend_seconds": seconds, "goals": _goals(worst, big, median, args.quick)})
+
+
+def _goals(worst: float, big: list[float], median: float, quick: bool) -> list[str]:
+    def met(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    goals = [f"size prediction: largest error {worst:.1%} over every (model, scheme) but selective_integer (goal <= 10%): "
+             f"{met(worst <= 0.10)}"]
+    if big:
+        goals.append(f"size prediction over 1M parameters: largest error {max(big):.1%} (goal <= 3%): {met(max(big) <= 0.03)}")
+    if not quick:
+        goals.append(f"recommend with a size goal on MobileNet v1's .h5: {median:.3f} s cold, median (goal <= 0.3 s): "
+                     f"{met(median <= 0.3)}")
+    return goals
 
 
 if __name__ == "__main__":

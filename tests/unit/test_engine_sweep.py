@@ -81,3 +81,18 @@ def test_every_scheme_not_chosen_has_a_reason(recommendations):
         named = {alt.scheme for alt in rec.alternatives} | ({rec.scheme} if rec.scheme else set())
         assert named == set(RULES.schemes)
         assert all(alt.reason for alt in rec.alternatives)
+
+
+def test_a_tflite_model_never_gets_a_scheme_or_pre_step_that_needs_a_keras_graph():
+    from advisor.engine.size_model import ModelFacts
+
+    tflite = ModelFacts(format="tflite")
+    checked = 0
+    for answers in SPACE[::7]:
+        rec = recommend(answers, RULES, tflite)
+        for name in (*rec.ladder, *rec.pre_steps):
+            assert RULES.takes_format(name, "tflite"), (answers, name)
+        assert all(backend == "quantizer" for backend in rec.backends.values())
+        if not rec.feasible and answers.data == "labelled":
+            checked += 1
+    assert RULES.backends_for("qat", "tflite") == [] and checked
