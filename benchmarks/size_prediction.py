@@ -18,7 +18,7 @@ from _common import markdown_table, parser, save
 BIG = ["MobileNet", "MobileNetV2", "InceptionV3", "ResNet101V2"]
 SMALL = ["mlp", "wide_mlp", "digits", "tiny_cnn", "cnn_bn", "two_outputs", "saved_model"]
 QUICK = ["mlp", "cnn_bn"]
-POST_TRAINING = ["float32", "float16", "dynamic_range", "full_integer", "int16x8", "selective_integer"]
+POST_TRAINING = ["float32", "float16", "dynamic_range", "full_integer", "int16x8", "selective_integer", "weight_only_int4"]
 
 
 def randomize(model, seed: int = 1):
@@ -148,6 +148,7 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--models", nargs="*", help=f"a subset of {SMALL + BIG}")
     p.add_argument("--fit", action="store_true", help="print the least-squares graph overhead per scheme")
+    p.add_argument("--schemes", nargs="*", help="a subset of the schemes (default: every post-training scheme, and qat on digits)")
     p.add_argument("--measured", type=Path, help="reuse the measured bytes of an earlier result (.json) instead of converting")
     args = p.parse_args()
     from advisor.engine import size_model
@@ -170,7 +171,7 @@ def main() -> None:
             tensors = read_tensors(path)
             converted = size_model.convert(tensors)
             predicted = size_model.predict_all(tensors, rules)
-            schemes = POST_TRAINING + (["qat"] if name == "digits" else [])
+            schemes = args.schemes or (POST_TRAINING + (["qat"] if name == "digits" else []))
             measured = earlier.get(name) or measure(path, schemes, folder)
         for scheme, actual in measured.items():
             size = rules.schemes[scheme].size
@@ -199,6 +200,9 @@ def main() -> None:
     big = [abs(r["error"]) for r in judged if r["parameters"] > 1_000_000]
     summary = (f"\n\nLargest error: {worst:.1%} (goal: 10%); over 1M parameters: {max(big):.1%} (goal: 3%)." if big
                else f"\n\nLargest error: {worst:.1%} (goal: 10%).")
+    if args.measured:
+        summary += (f"\n\nThe measured bytes are those of earlier runs of this script ({args.measured.name}: every scheme, "
+                    "then weight_only_int4 alone), converted by the same code; the predictions and the timing are this run's.")
     summary += ("\n\nselective_integer is predicted at full integer's size, where it starts: it then keeps in float the "
                 "layers its measurement ranks worst (none to 8, and only while the size goal holds), which no "
                 "prediction from the file can know; its rows are shown and left out of the largest error.")

@@ -57,6 +57,7 @@ class SchemeSize(_Strict):
 
     kernel_bits: int = Field(description="Bits per kernel value (weights of conv, depthwise and dense layers).")
     min_quantized_elements: int = Field(0, ge=0, description="Kernels with fewer values stay float32.")
+    float_kernels: list[str] = Field(default_factory=list, description="Layer kinds whose kernels stay float32 (e.g. DepthwiseConv2D).")
     kernel_range_bytes: int = Field(0, ge=0, description="Bytes per kernel channel beside its scale and zero point (a stored min and max).")
     bias_bits: int = Field(description="Bits per bias value (and per vector of a normalization that does not fold).")
     operand_bits: int = Field(description="Bits per value of a MUL or ADD operand (a normalization that does not fold).")

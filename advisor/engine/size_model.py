@@ -50,6 +50,7 @@ class ModelFacts:
 class Kernel:
     elements: int
     channels: int  # per-channel quantization parameters it gets (its output channels)
+    kind: str = ""  # the layer it belongs to
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def convert(tensors: ModelTensors) -> Converted:
             elements = 1
             for dim in shape:
                 elements *= dim
-            kernels.append(Kernel(elements, _channels(layer.kind, role, shape)))
+            kind = "DepthwiseConv2D" if role == "depthwise_kernel" else layer.kind
+            kernels.append(Kernel(elements, _channels(layer.kind, role, shape), kind))
         for shape in biases:
             vectors.append(shape[0] if shape else 1)
         ops += OPS_PER_LAYER.get(layer.kind, 1) + (layer.activation not in FUSED_ACTIVATIONS)
@@ -132,7 +134,7 @@ def weight_bytes(converted: Converted, size, parameter_bytes: int) -> float:
     total = 0.0
     params = 0
     for kernel in converted.kernels:
-        stored = kernel.elements >= size.min_quantized_elements
+        stored = kernel.elements >= size.min_quantized_elements and kernel.kind not in size.float_kernels
         total += kernel.elements * (size.kernel_bits if stored else 32) / 8
         if stored and size.kernel_bits < 16:  # integer kernels carry per-channel parameters
             params += kernel.channels
