@@ -258,8 +258,9 @@ def _failures(scheme: str, answers: Answers, rules: RuleSet, pre_steps: tuple[st
 
 def _hold_back_size_resorts(candidates: list[str], answers: Answers, rules: RuleSet, pre_steps, required,
                             model: ModelFacts | None, rationale: list[Reason]) -> tuple[list[str], dict[str, str]]:
-    """Schemes marked `size_last_resort` stay on the ladder only when no other candidate is expected
-    to meet the size goal outright (they trade accuracy for size beyond what the others reach)."""
+    """Schemes marked `size_last_resort` stay on the ladder (last) unless another candidate meets the
+    size goal even at the pessimistic end of the prediction's error, or there is no size goal (they
+    trade accuracy for size beyond what the others reach)."""
     resorts = [s for s in candidates if rules.schemes[s].size_last_resort]
     others = [s for s in candidates if s not in resorts]
     if not resorts:
@@ -270,13 +271,15 @@ def _hold_back_size_resorts(candidates: list[str], answers: Answers, rules: Rule
             return True
         predicted = model.reduction_of(scheme) if model else None
         reach = predicted if predicted is not None else rules.schemes[scheme].max_size_reduction
-        return _reduction(reach, pre_steps, answers, rules) + 1e-9 >= required
+        error = model.error if model and predicted is not None else 0.0
+        return _reduction(1 - (1 - reach) * (1 + error), pre_steps, answers, rules) + 1e-9 >= required
 
     meeting = [s for s in others if outright(s)]
     if not meeting:
         return candidates, {}
     reason = (f"kept for size goals the other schemes cannot reach; {meeting[0]} is expected to meet "
-              + ("the size goal" if required is not None else "these answers (no size goal)"))
+              + ("the size goal even at the pessimistic end of the prediction's error" if required is not None
+                 else "these answers (no size goal)"))
     for sid in resorts:
         rationale.append(_reason("size-last-resort", f"{sid}: {reason}."))
     return others, {sid: reason for sid in resorts}
