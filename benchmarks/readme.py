@@ -33,7 +33,8 @@ SECTIONS = [
     ("backends", "10. TFLite converter against LiteRT Quantizer", "python benchmarks/backends.py [--models NAME ...]",
      "Every scheme by each backend on the same model and data. The digits CNN and the MLP are trained and labelled (top-1 "
      "drop); the Table 1 CNNs have random weights (batch norms set from the inputs) and random inputs, so only fidelity is "
-     "measured there. The default backend per scheme in rules/schemes.yaml follows from these figures."),
+     "measured there. The default backend per scheme in rules/schemes.yaml follows from these figures. The full run takes "
+     "about 35 minutes (16x8 latency on the big CNNs is seconds per invoke); `--models` splits it."),
 ]
 
 
