@@ -41,7 +41,9 @@ def inspect_with_sizes(path: str | Path, rules) -> Inspection:
 
     signature = inspect_model(path)
     tensors = read_tensors(path)
-    family = {"keras2": "keras", "keras3": "keras", "keras2-savedmodel": "savedmodel"}.get(signature.format, signature.format)
+    from advisor.executor.model_io import ModelFormat
+
+    family = ModelFormat(signature.format).family
     size = model_size(tensors, rules, model_format=family) if tensors is not None and tensors.layers else None
     if size is None:
         return Inspection(**signature.model_dump())

@@ -138,7 +138,7 @@ def selective_integer(context: StepContext, model) -> StepResult:
     inputs = {t.name: [i.name for i in op.inputs if not i.constant] for op in ops for t in op.outputs}
     errors: dict[str, float] = {}
 
-    def rank(engine):
+    def rank(engine, quantized: bytes):
         from litert_quantizer.utils.validation_utils import ValidationErrorMetric
 
         from advisor.tflite_graph import signature_key
@@ -147,7 +147,7 @@ def selective_integer(context: StepContext, model) -> StepResult:
         data = {key: [{tensor_name(n): np.asarray(v) for n, v in context.representative.row(i).items()}
                       for i in range(min(len(context.representative), 32))]}
         result = engine.validate(data, error_metrics=[ValidationErrorMetric.MSE]).get_signature_comparison_result(key)
-        scales = tensor_scales(bytes(engine._result.quantized_model))
+        scales = tensor_scales(quantized)
         measured = {**result.intermediate_tensors, **result.output_tensors}
         total = {name: float(m["mse"]) ** 0.5 / scales[name] for name, m in measured.items() if scales.get(name)}
         # the validation runs the whole model, so each tensor's error includes what came in with its
@@ -155,9 +155,6 @@ def selective_integer(context: StepContext, model) -> StepResult:
         for name, error in total.items():
             if name in outputs:
                 errors[name] = max(0.0, error - max((total.get(i, 0.0) for i in inputs.get(name, [])), default=0.0))
-
-    def ranking_configure(engine):
-        _recipe("static_wi8_ai8")(engine)
 
     task = context.progress.task("ranking layers by quantization error (LiteRT Quantizer)", total=None)
     try:
@@ -167,9 +164,9 @@ def selective_integer(context: StepContext, model) -> StepResult:
             from litert_quantizer import quantizer
 
             engine = quantizer.Quantizer(bytearray(source))
-            ranking_configure(engine)
-            engine.quantize(_calibrate(engine, context, source, "selective_integer"))
-            rank(engine)
+            _recipe("static_wi8_ai8")(engine)
+            quantized = engine.quantize(_calibrate(engine, context, source, "selective_integer")).quantized_model
+            rank(engine, bytes(quantized))
     except SchemeFailed:
         raise
     except Exception as err:
