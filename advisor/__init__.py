@@ -5,13 +5,37 @@
     rec.scheme, rec.fallbacks, rec.rationale
     report = advisor.run(answers, model=keras_model, representative=x, eval=(x_eval, y_eval), out="out")
 
-Importing this package, and recommending, never imports TensorFlow; running a scheme does.
+Importing this package, and recommending, never imports TensorFlow; running a scheme does (in a
+worker process).
 """
 
-from advisor.api import recommend, run
+from advisor._version import __version__
 from advisor.errors import AdvisorError, BadInput
 from advisor.models.answers import Answers, Goals, Inputs
 from advisor.models.recommendation import Recommendation
+from advisor.pipeline.recommend import parse_answers, recommend
 
-__all__ = ["recommend", "run", "Answers", "Goals", "Inputs", "Recommendation", "AdvisorError", "BadInput"]
-__version__ = "0.1.0"
+__all__ = ["recommend", "run", "compare", "check", "parse_answers", "Answers", "Goals", "Inputs", "Recommendation",
+           "AdvisorError", "BadInput", "__version__"]
+
+
+def run(answers, **kwargs):
+    """`advisor run` from Python (advisor.pipeline.run.run): paths through the answers, or objects."""
+    from advisor.pipeline.run import run as _run
+
+    return _run(answers, **kwargs)
+
+
+def compare(answers, **kwargs):
+    """`advisor compare` from Python (advisor.pipeline.compare.compare)."""
+    from advisor.pipeline.compare import compare as _compare
+
+    return _compare(answers, **kwargs)
+
+
+def check(model, hardware: str, rules=None):
+    """`advisor check` from Python: a .tflite (path or bytes) against a target's requirements."""
+    from advisor.engine.rules import load_rules
+    from advisor.validator.hardware import check_model
+
+    return check_model(model, hardware, rules if rules is not None and not isinstance(rules, str) else load_rules(rules))

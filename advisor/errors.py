@@ -65,3 +65,13 @@ class SchemeFailed(AdvisorError):
     """A scheme could not be carried out on this model (e.g. an op without an int8 kernel)."""
 
     exit_code = EXIT_GOALS_NOT_MET
+
+
+def shorten(text: str, width: int = 240) -> str:
+    """One line of at most `width` characters, cut at a word boundary (never mid-word) with an ellipsis."""
+    line = " ".join(str(text).split())
+    if len(line) <= width:
+        return line
+    cut = line[: width - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > width // 2 else cut).rstrip(" ,;:") + "…"

@@ -135,6 +135,6 @@ def tiny_cnn_keras(path: Path, size: int = 32):
 
 def sweep(answers, rules, rungs, out, options):
     """Every (scheme, pre-steps) rung measured, whether or not an earlier one passed."""
-    from advisor.runner import execute, plan
+    from advisor.pipeline.run import execute, plan
 
     return execute(plan(answers, rules, options, rungs=rungs), out=out, sweep=True)

@@ -54,7 +54,7 @@ def cnn(builder: str, size: int, folder: Path, count: int) -> tuple[Path, Path, 
 
 
 def measure(name: str, model: Path, calib, eval_, folder: Path, latency_runs: int) -> list[dict]:
-    from advisor.api import parse_answers
+    from advisor.pipeline.recommend import parse_answers
     from advisor.engine.rules import load_rules
     from advisor.models.options import RunOptions
 

@@ -14,9 +14,9 @@ from _common import markdown_table, parser, save, tiny_cnn_keras
 
 def main() -> None:
     args = parser(__doc__.splitlines()[0]).parse_args()
-    from advisor.compare import compare
+    from advisor.pipeline.compare import compare
     from advisor.engine.rules import load_rules
-    from advisor.api import parse_answers
+    from advisor.pipeline.recommend import parse_answers
     from advisor.models.options import RunOptions
 
     rules = load_rules()

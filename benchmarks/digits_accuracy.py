@@ -25,7 +25,7 @@ def main() -> None:
     args = p.parse_args()
     from advisor.engine.rules import load_rules
     from advisor.executor import builtin
-    from advisor.api import parse_answers
+    from advisor.pipeline.recommend import parse_answers
     from advisor.models.options import RunOptions
     from _common import sweep
 

@@ -26,7 +26,7 @@ CNN_SCHEMES = ["float16", "dynamic_range", "full_integer"]
 
 
 def digits_rows(seeds, quick: bool) -> list[dict]:
-    from advisor.api import parse_answers
+    from advisor.pipeline.recommend import parse_answers
     from advisor.engine.rules import load_rules
     from advisor.executor import builtin
     from advisor.models.options import RunOptions
@@ -75,7 +75,7 @@ def lively(builder: str, size: int, folder: Path, calib: np.ndarray) -> Path:
 
 
 def cnn_rows(models: dict, quick: bool) -> list[dict]:
-    from advisor.api import parse_answers
+    from advisor.pipeline.recommend import parse_answers
     from advisor.engine.rules import load_rules
     from advisor.models.options import RunOptions
 

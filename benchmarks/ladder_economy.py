@@ -23,9 +23,9 @@ CASES = [
 def main() -> None:
     args = parser(__doc__.splitlines()[0]).parse_args()
     from advisor.engine.rules import load_rules
-    from advisor.api import parse_answers
+    from advisor.pipeline.recommend import parse_answers
     from advisor.models.options import RunOptions
-    from advisor.runner import run
+    from advisor.pipeline.run import run
 
     rules = load_rules()
     rows, table = [], []

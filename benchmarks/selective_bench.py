@@ -36,7 +36,7 @@ def sensitive_digits_model(path: Path, seed: int = 0) -> Path:
 def main() -> None:
     args = parser(__doc__.splitlines()[0]).parse_args()
     from advisor.engine.rules import load_rules
-    from advisor.api import parse_answers
+    from advisor.pipeline.recommend import parse_answers
     from advisor.models.options import RunOptions
     from _common import sweep
 

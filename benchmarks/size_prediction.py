@@ -1,6 +1,6 @@
 """How well the advisor predicts the .tflite size of each scheme before converting anything.
 
-For each model the prediction comes from its file alone (advisor/model_tensors.py and
+For each model the prediction comes from its file alone (advisor/reading/ and
 advisor/engine/size_model.py, no TensorFlow); the measured size from converting it with the advisor's
 own steps. Biases and batch-norm statistics are set to non-zero random values first, as in a trained
 model (the converter drops all-zero biases). --fit prints the least-squares graph overhead per scheme
@@ -93,9 +93,10 @@ def measure(path: Path, schemes: list[str], folder: Path) -> dict[str, int]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
     from advisor.engine.rules import load_rules
     from advisor.executor.builtin import split
-    from advisor.executor.data import bind
-    from advisor.executor.model_io import load_model
+    from advisor.pipeline.data import bind
+    from advisor.executor.loading import load_model
     from advisor.executor.produce import Producer
+    from advisor.pipeline.plan import rung
     from advisor.executor.step import StepContext
     from advisor.models.options import RunOptions
     from advisor.report.progress import NullProgress
@@ -107,7 +108,7 @@ def measure(path: Path, schemes: list[str], folder: Path) -> dict[str, int]:
         representative = bind(split("representative"), "representative", loaded.signature)
         train = bind(split("train"), "train", loaded.signature)
     else:
-        from advisor.executor.data import Dataset
+        from advisor.models.dataset import Dataset
 
         rng = np.random.default_rng(0)
         representative = bind(Dataset({"x": rng.normal(size=(32, *shape)).astype("float32")}, None, "random"),
@@ -120,7 +121,8 @@ def measure(path: Path, schemes: list[str], folder: Path) -> dict[str, int]:
     for scheme in schemes:
         if scheme == "qat" and train is None:
             continue
-        sizes[scheme] = len(producer.produce(scheme).content)
+        made = rung(producer.rules, scheme, model_format=loaded.format.family)
+        sizes[scheme] = len(producer.produce(made).content)
     return sizes
 
 
@@ -153,7 +155,7 @@ def main() -> None:
     args = p.parse_args()
     from advisor.engine import size_model
     from advisor.engine.rules import load_rules
-    from advisor.model_tensors import read_tensors
+    from advisor.reading import read_model
 
     rules = load_rules()
     import json
@@ -168,7 +170,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             path = build(name, folder)
-            tensors = read_tensors(path)
+            tensors = read_model(path).tensors
             converted = size_model.convert(tensors)
             predicted = size_model.predict_all(tensors, rules)
             schemes = args.schemes or (POST_TRAINING + (["qat"] if name == "digits" else []))

@@ -46,7 +46,7 @@ def main() -> None:
     p.add_argument("--models", nargs="*", choices=list(MODELS), help="a subset of the models (default: all four)")
     args = p.parse_args()
     from advisor.engine.rules import load_rules
-    from advisor.api import parse_answers
+    from advisor.pipeline.recommend import parse_answers
     from advisor.models.options import RunOptions
     from _common import sweep
 

@@ -20,7 +20,7 @@ TARGETS = ["ethos-u55-128", "ethos-u65-256"]
 
 
 def measure(name: str, answers_inputs: dict, folder: Path) -> list[dict]:
-    from advisor.api import parse_answers
+    from advisor.pipeline.recommend import parse_answers
     from advisor.engine.rules import load_rules
     from advisor.models.options import RunOptions
     from advisor.validator.hardware import check_model

@@ -24,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_recommend(args) -> int:
-    from advisor.api import recommend
+    from advisor.pipeline.recommend import recommend
     from advisor.engine.rules import load_rules
     from advisor.models.answers import read_answers_file
 
@@ -71,9 +71,9 @@ def _cmd_rules_check(args) -> int:
 
 def _cmd_inspect(args) -> int:
     from advisor.engine.rules import load_rules
-    from advisor.inspect import inspect_with_sizes
+    from advisor.pipeline.inspect import inspect
 
-    signature = inspect_with_sizes(args.model, load_rules(args.rules))
+    signature = inspect(args.model, load_rules(args.rules))
     if args.json:
         print(signature.model_dump_json(indent=2))
         return EXIT_OK
@@ -97,7 +97,7 @@ def _cmd_wizard(args) -> int:
     rules = load_rules(args.rules)
     prefill = read_answers_file(args.answers, rules=rules) if args.answers else None
     if args.save:
-        from advisor.output import check_file_path
+        from advisor.pipeline.output import check_file_path
 
         check_file_path(args.save)  # before the questions, not after them
     code, _ = wizard(rules, Prompter(), prefill=prefill, save=args.save, console=terminal_console())
@@ -157,7 +157,7 @@ def _add_later_commands(sub, command, rules_option) -> None:
 
 
 def _version() -> str:
-    from advisor import __version__
+    from advisor._version import __version__
 
     return f"advisor {__version__}"
 

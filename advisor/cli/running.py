@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from advisor import _quiet
 from advisor.errors import EXIT_GOALS_NOT_MET, EXIT_INFEASIBLE, EXIT_OK, BadInput, Infeasible
 
 
@@ -58,7 +59,7 @@ def _budget_options(p) -> None:
 
 def _answers(args, rules):
     """The answers file, with --strict and the budget flags laid over it."""
-    from advisor.api import parse_answers
+    from advisor.pipeline.recommend import parse_answers
     from advisor.models.answers import read_answers_file
 
     answers = read_answers_file(args.answers, rules=rules)
@@ -96,11 +97,12 @@ def _options(args):
 
 
 def _execute(answers, options, rules, out: str, force: bool) -> int:
-    from advisor.output import OutputFolder
+    from advisor.pipeline.output import OutputFolder
     from advisor.report.progress import RichProgress, terminal_console
     from advisor.report.recommendation import print_recommendation
     from advisor.report.run_report import print_report
-    from advisor.runner import execute, plan
+    from advisor.pipeline.plan import plan
+    from advisor.pipeline.run import execute
 
     console = terminal_console()
     folder = OutputFolder(out, force=force)  # an unwritable --out fails here, before anything is printed or loaded
@@ -115,7 +117,7 @@ def _execute(answers, options, rules, out: str, force: bool) -> int:
     print_recommendation(the_plan.recommendation, console)
     progress = RichProgress(console)
     try:
-        report = execute(the_plan, out=folder, progress=progress)
+        report = execute(the_plan, out=folder, progress=progress, verbose=_quiet.VERBOSE)
     finally:
         progress.close()
     print_report(report, out, console)
@@ -148,7 +150,7 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from advisor.compare import compare
+    from advisor.pipeline.compare import compare
     from advisor.engine.rules import load_rules
     from advisor.executor.tf_env import set_verbose
     from advisor.models.options import RunOptions
@@ -161,7 +163,8 @@ def _cmd_compare(args) -> int:
     console = terminal_console()
     progress = RichProgress(console)
     try:
-        comparison = compare(answers, rules=rules, out=args.out, force=args.force, options=RunOptions(), progress=progress)
+        comparison = compare(answers, rules=rules, out=args.out, force=args.force, options=RunOptions(), progress=progress,
+                             verbose=args.verbose)
     finally:
         progress.close()
     print_comparison(comparison, args.out, console)
@@ -199,7 +202,7 @@ def run_answers(answers, rules, console, out: str = "advisor-out") -> int:
     from advisor.models.options import RunOptions
     from advisor.report.progress import RichProgress
     from advisor.report.run_report import print_report
-    from advisor.runner import run
+    from advisor.pipeline.run import run
 
     progress = RichProgress(console)
     try:

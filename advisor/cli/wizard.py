@@ -292,7 +292,7 @@ def save_answers(answers: Answers, path: Path) -> Path:
         partial.write_text(dump_answers_yaml(answers), encoding="utf-8")
         os.replace(partial, path)
     except OSError as err:
-        from advisor.output import path_error
+        from advisor.pipeline.output import path_error
 
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
@@ -316,7 +316,7 @@ def free_name(base: str = "answers.yaml") -> str:
 
 def wizard(rules: RuleSet, prompter: Prompter, *, prefill: Answers | None, save: str | None, console) -> tuple[int, Path | None]:
     """The whole session: questions, the recommendation, saving, and the offer to run."""
-    from advisor.api import recommend
+    from advisor.pipeline.recommend import recommend
     from advisor.report.recommendation import print_recommendation
 
     answers = converse(rules, prompter, prefill, on_skip=None)

@@ -271,6 +271,34 @@ class RuleSet:
         backends = self.backends_for(scheme, model_format)
         return entry.size_by_backend.get(backends[0], entry.size) if backends else entry.size
 
+    def choose_backend(self, scheme: str, model_format: str | None, asked: str | None = None) -> str | None:
+        """`asked` where the scheme has that implementation and it takes the model, else the rules' first
+        choice for the format; None when no backend takes it."""
+        choices = self.backends_for(scheme, model_format)
+        if asked in choices:
+            return asked
+        return choices[0] if choices else None
+
+    def executor_of(self, name: str, backend: str | None = None) -> tuple[str, str]:
+        """(where in the rules, 'module:function') of the step carrying scheme or pre-step `name` out (a
+        scheme's `backend` implementation, by default its first); RulesError naming file and node."""
+        file = self.folder / "schemes.yaml"
+        if name in self.schemes:
+            implementations = self.implementations(name)
+            if not implementations:
+                raise RulesError(f"{file}: schemes.{name}.executor: missing; the rule set names no step that carries {name} out")
+            chosen = backend if backend in implementations else next(iter(implementations))
+            entry = self.schemes[name]
+            explicit = chosen in entry.implementations or entry.executor != implementations[chosen]
+            where = f"{file}: schemes.{name}.implementations.{chosen}" if explicit else f"{file}: schemes.{name}.executor"
+            return where, implementations[chosen]
+        if name in self.pre_step_catalog:
+            where, reference = f"{file}: pre_steps.{name}.executor", self.pre_step_catalog[name].executor
+            if not reference:
+                raise RulesError(f"{where}: missing; the rule set names no step that carries {name} out")
+            return where, reference
+        raise RulesError(f"{file}: no scheme or pre-step '{name}'")
+
     def takes_format(self, name: str, model_format: str | None) -> bool:
         """Whether the scheme or pre-step `name` can run on a model of `model_format` (unknown: yes)."""
         if model_format is None:

@@ -37,6 +37,7 @@ class ModelFacts:
     error: float = 0.0  # the prediction's measured relative error: the safety margin
     source: str = ""
     format: str | None = None  # keras, savedmodel, tflite
+    notes: tuple[str, ...] = ()  # what the prediction could not see, in words
 
     def bytes_of(self, scheme: str) -> int | None:
         return dict(self.predicted).get(scheme)
@@ -185,3 +186,27 @@ def model_size(tensors: ModelTensors, rules, baseline: str = "float32", model_fo
                       error=rules.catalog.size_model.graph_error if tensors.ops is not None and tensors.float32_bytes is None
                       else rules.catalog.size_model.error,
                       source=tensors.source, format=model_format)
+
+
+CROSS_CHECK = 0.10  # the float32 weights predicted and 4 bytes per parameter may differ this much
+
+
+def cross_checked(facts: ModelFacts, tensors: ModelTensors, parameters: int | None, rules,
+                  model_format: str | None = None) -> ModelFacts:
+    """`facts` when the weights the reader attributed to layers account for the model's parameter count
+    (at most 10% missing; a SavedModel's baked constants may add to it); else the prediction made again
+    with the unattributed parameters counted as kernels of their own, and a note that says so."""
+    if not parameters or tensors.float32_bytes is not None:  # a .tflite is its own constants
+        return facts
+    counted = tensors.parameters
+    if counted >= (1 - CROSS_CHECK) * parameters:
+        return facts
+    from dataclasses import replace
+
+    from advisor.models.tensors import LayerTensors
+
+    note = (f"the size prediction's reader attributed {counted:,} of the model's {parameters:,} parameters to layers; "
+            f"the other {parameters - counted:,} are counted as kernels")
+    extra = LayerTensors("unattributed", "Dense", (("kernel", (parameters - counted, 1)),), "linear")
+    again = model_size(replace(tensors, layers=(*tensors.layers, extra)), rules, model_format=model_format) or facts
+    return replace(again, notes=(*again.notes, note))

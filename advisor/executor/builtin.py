@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from advisor.executor.data import Dataset
+from advisor.models.dataset import Dataset
 
 NAME = "builtin:digits"
 MODEL_FILE = "builtin-digits-v1.keras"

@@ -65,7 +65,7 @@ def _calibrate(engine, context: StepContext, source: bytes, scheme: str):
     """Calibration on the representative sample, fed by the float model's signature names."""
     if context.representative is None:
         raise SchemeFailed(f"{scheme} calibrates on a representative sample (inputs.representative)")
-    from advisor.tflite_graph import signature_key
+    from advisor.reading.tflite import signature_key
 
     key = signature_key(source)
     data = context.representative
@@ -130,7 +130,7 @@ def selective_integer(context: StepContext, model) -> StepResult:
     import re
 
     from advisor.executor.selective import Layer, keep_worst_in_float
-    from advisor.tflite_graph import read_graph, tensor_scales
+    from advisor.reading.tflite import read_graph, tensor_scales
 
     source = _float_model(context, model)
     ops = read_graph(source).ops
@@ -141,7 +141,7 @@ def selective_integer(context: StepContext, model) -> StepResult:
     def rank(engine, quantized: bytes):
         from litert_quantizer.utils.validation_utils import ValidationErrorMetric
 
-        from advisor.tflite_graph import signature_key
+        from advisor.reading.tflite import signature_key
 
         key = signature_key(source)
         data = {key: [{tensor_name(n): np.asarray(v) for n, v in context.representative.row(i).items()}

@@ -16,7 +16,7 @@ from advisor.errors import SchemeFailed
 from advisor.executor import convert as conv
 from advisor.executor.step import StepContext, StepResult
 from advisor.executor.tf_env import quiet, tensorflow
-from advisor.search import GrowingDenylist, search
+from advisor.engine.search import GrowingDenylist, search
 
 MAX_FLOAT_LAYERS = 8
 SENSITIVE = 0.7  # rmse/scale above this is suspect (LiteRT's debugger guide); used without an accuracy goal

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from advisor.errors import SchemeFailed
-from advisor.executor.data import Dataset
+from advisor.models.dataset import Dataset
 from advisor.executor.tf_env import quiet, tensorflow, tfmot
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, ValidationInfo, field_validator
@@ -76,6 +76,11 @@ class Task(BaseModel):
     )
     output: str | None = Field(None, description="The output the labels belong to (default: the model's first output).")
     higher_is_better: StrictBool | None = Field(None, description="For a python: metric (built-ins know their direction).")
+    outputs: dict[str, Literal["scores", "values"]] = Field(
+        default_factory=dict,
+        description="Each output's kind where the model cannot tell it: scores (a classifier's head: top-1 agreement and "
+        "prediction change) or values (boxes, landmarks, embeddings, regression, audio frames).",
+    )
 
     @field_validator("metric")
     @classmethod

@@ -7,12 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.models.recommendation import Recommendation
-
-
-def attempt_label(scheme: str, pre_steps, variant: str | None = None) -> str:
-    """How an attempt is named everywhere: its pre-steps, then its scheme ('pruning+full_integer'), and
-    what tells it apart from another attempt of the same scheme ('full_integer@quantizer' in compare)."""
-    return "+".join([*pre_steps, scheme]) + (f"@{variant}" if variant else "")
+from advisor.models.rung import attempt_label
 
 
 class _Model(BaseModel):
@@ -48,13 +43,23 @@ class HardwareReport(_Model):
 
 
 class OutputFidelity(_Model):
+    kind: Literal["scores", "values"] | None = Field(None, description="What the output holds: class scores or values.")
     sqnr_db: float | None = Field(None, description="Signal-to-quantization-noise ratio against float32, dB (capped at 200).")
     cosine: float | None = Field(None, description="Mean cosine similarity of each input's output with float32's.")
     max_abs_error: float | None = Field(None, description="Largest absolute difference from float32's output.")
+    relative_error: float | None = Field(None, description="Mean over inputs of |output - float32's| / |float32's| (L2 norms).")
     top1_agreement: float | None = Field(
-        None, description="Share of inputs (of positions, for sequence or image outputs) whose top-1 along the last axis "
-        "is float32's; outputs whose last axis holds scores only."
+        None, description="Scores with 2 or more classes: share of inputs (of positions, for sequence or image outputs) "
+        "whose top-1 along the last axis is float32's."
     )
+    decision_agreement: float | None = Field(
+        None, description="One sigmoid or logit: share of inputs (or positions) whose decision (above 0.5, or 0 for a "
+        "logit) is float32's."
+    )
+
+    @property
+    def agreement(self) -> float | None:
+        return self.top1_agreement if self.top1_agreement is not None else self.decision_agreement
 
 
 class Fidelity(_Model):
@@ -69,9 +74,14 @@ class Fidelity(_Model):
 
     @property
     def prediction_change(self) -> float | None:
-        """The largest share of inputs whose top-1 class changed, over the class-score outputs."""
-        values = [1 - o.top1_agreement for o in self.outputs.values() if o.top1_agreement is not None]
+        """The largest share of inputs whose top-1 class (or decision) changed, over the outputs of class scores."""
+        values = [1 - o.agreement for o in self.outputs.values() if o.agreement is not None]
         return round(max(values), 6) if values else None
+
+    @property
+    def worst_output(self) -> str | None:
+        measured = {name: o.sqnr_db for name, o in self.outputs.items() if o.sqnr_db is not None}
+        return min(measured, key=measured.get) if measured else None
 
 
 class Metrics(_Model):
@@ -136,5 +146,6 @@ class Report(_Model):
     chosen: int | None
     stopped_by_budget: str | None = Field(None, description="Why the budget ended the search, when it did.")
     untried: list[str] = Field(default_factory=list, description="Attempts the budget left untried.")
+    error: str | None = Field(None, description="Why nothing could be attempted (the float32 baseline could not be made), when so.")
     notes: list[str] = Field(default_factory=list)
     environment: dict[str, Any] = Field(default_factory=dict)

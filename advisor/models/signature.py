@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -22,6 +24,9 @@ class TensorSpec(BaseModel):
         "does not say (a Keras output, before the model is loaded)."
     )
     dtype: str = Field(description="float32, int32, ...")
+    kind: Literal["scores", "values"] | None = Field(
+        None, description="Outputs: scores (a classifier's head: top-1 agreement, prediction change) or values "
+        "(boxes, landmarks, embeddings, regression, audio frames); null where not known yet.")
 
     def shape_text(self) -> str:
         if self.shape is None:
@@ -33,10 +38,6 @@ class TensorSpec(BaseModel):
         """One score per class: a single axis of at least two values."""
         return self.shape is not None and len(self.shape) == 1 and (self.shape[0] or 0) >= 2
 
-    @property
-    def scores_last_axis(self) -> bool:
-        """Scores along the last axis at each position (per class, frame or pixel): a top-1 can change."""
-        return bool(self.shape) and (self.shape[-1] or 0) >= 2
 
 
 class ModelSignature(BaseModel):
@@ -47,6 +48,7 @@ class ModelSignature(BaseModel):
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     parameters: int | None = Field(None, description="Number of weight values (float variables, or the file's weights).")
+    batch: int | None = Field(None, description="The batch size the model was saved with; null where it is dynamic.")
 
     def input(self, name: str) -> TensorSpec | None:
         return next((t for t in self.inputs if t.name == name), None)
@@ -61,3 +63,8 @@ class ModelSignature(BaseModel):
     @property
     def output_names(self) -> list[str]:
         return [t.name for t in self.outputs]
+
+    def with_kinds(self, kinds: dict[str, str]) -> ModelSignature:
+        """The signature with each named output's kind set."""
+        outputs = tuple(o.model_copy(update={"kind": kinds[o.name]}) if o.name in kinds else o for o in self.outputs)
+        return self.model_copy(update={"outputs": outputs})

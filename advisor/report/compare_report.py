@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 from rich.table import Table
 
-from advisor.compare import QUALITY, quality_axis, quality_of
+from advisor.engine.pareto import QUALITY, quality_axis, quality_of
 from advisor.models.answers import Answers
 from advisor.report.progress import terminal_console
 from advisor.report.run_report import WRAPPING, _acc, _drop, _fidelity, _hardware, _mb, _ms, _pct, budget_text, verdict_text

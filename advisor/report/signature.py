@@ -5,22 +5,26 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from advisor.models.signature import ModelSignature
+from advisor.models.inspection import Inspection
 from advisor.report.progress import terminal_console
 
 
-def print_signature(signature: ModelSignature, path: str, console: Console | None = None) -> None:
+def print_signature(signature: Inspection, path: str, console: Console | None = None) -> None:
     console = console or terminal_console()
     version = f", saved by Keras {signature.keras_version}" if signature.keras_version else ""
     parameters = f"; {signature.parameters:,} parameters" if signature.parameters else ""
     console.print(f"[bold]{path}[/bold]: {signature.format}{version}{parameters}")
     table = Table(header_style="bold")
-    for column in ("", "name", "shape", "dtype"):
+    for column in ("", "name", "shape", "dtype", "kind"):
         table.add_column(column)
-    for kind, specs in (("input", signature.inputs), ("output", signature.outputs)):
+    for role, specs in (("input", signature.inputs), ("output", signature.outputs)):
         for spec in specs:
-            table.add_row(kind, spec.name, spec.shape_text(), spec.dtype)
+            table.add_row(role, spec.name, spec.shape_text(), spec.dtype, spec.kind or ("" if role == "input" else "?"))
     console.print(table)
+    if signature.unusable:
+        console.print(f"[red]advisor run refuses it:[/red] {signature.unusable}")
+    for note in signature.notes:
+        console.print(f"[dim]note: {note}[/dim]")
     predicted = getattr(signature, "predicted", None)
     if predicted:
         console.print("predicted .tflite size of each scheme, from the model's tensors (nothing converted):")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from advisor.engine.rules import HardwareCheck, RuleSet
 from advisor.models.report import HardwareReport, Problem
-from advisor.tflite_graph import Graph, OpInfo, read_graph
+from advisor.reading.tflite import Graph, OpInfo, read_graph
 
 FLOATS = {"float32", "float16", "float64"}
 EIGHT_BIT = {"int8", "uint8"}

@@ -170,3 +170,36 @@ def check_labels(name: str, spec, y: np.ndarray, where: str, labels: str) -> Non
         expected = int(np.prod([d or 1 for d in spec.shape])) if spec is not None else per_sample
         if per_sample != expected:
             raise DataError(f"{labels}: y has {per_sample} value(s) per input, the output '{spec.name}' has {expected}")
+
+
+CLASSIFYING = ("top1", "top5", "binary")
+
+
+def output_kinds(signature, content: bytes, task, metric: TaskMetric | None = None,
+                 where: str = "task") -> tuple[dict[str, str], list[str]]:
+    """Each output's kind and how it was known: task.outputs where the answers say, the labels' metric for
+    the output they belong to (top1, top5, binary: scores), else the model itself (a softmax or sigmoid as
+    the last op of the float32 .tflite, or the Keras layer's activation: scores; anything else: values)."""
+    from advisor.models.signature import tensor_name
+    from advisor.reading.tflite import signature as tflite_signature
+
+    unknown = [name for name in task.outputs if signature.output(name) is None]
+    if unknown:
+        raise AnswersError(f"{where}.outputs: the model has no output {', '.join(repr(n) for n in unknown)}; its outputs are "
+                           f"{', '.join(repr(n) for n in signature.output_names)}")
+    converted = {spec.name: spec.kind for spec in tflite_signature(content).outputs}
+    labelled = metric.output if metric is not None and metric.name in CLASSIFYING else None
+    kinds, told = {}, []
+    for spec in signature.outputs:
+        if spec.name in task.outputs:
+            kinds[spec.name] = task.outputs[spec.name]
+        elif spec.name == labelled:
+            kinds[spec.name] = "scores"
+        elif spec.kind is not None:
+            kinds[spec.name] = spec.kind
+        else:
+            kinds[spec.name] = converted.get(tensor_name(spec.name)) or converted.get(spec.name) or "values"
+        told.append(f"{spec.name}: {kinds[spec.name]}")
+    notes = [f"outputs by kind ({', '.join(told)}); class scores get top-1 agreement and prediction change, values "
+             "SQNR, cosine and errors; task.outputs sets a kind the model cannot tell"]
+    return kinds, notes

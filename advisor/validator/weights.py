@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from advisor.tflite_graph import weights
+from advisor.reading.tflite import weights
 
 
 def weight_statistics(content: bytes) -> dict:

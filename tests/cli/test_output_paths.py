@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from advisor.errors import BadInput
-from advisor.output import OutputFolder
+from advisor.pipeline.output import OutputFolder
 from tests.conftest import ROOT, run_cli
 
 DEMO = str(ROOT / "examples" / "demo.yaml")
@@ -34,7 +34,7 @@ def test_the_wizard_checks_its_save_path_before_asking(tmp_path):
     (tmp_path / "file").write_text("a file")
     result = run_cli("wizard", "--save", str(tmp_path / "file" / "answers.yaml"))
     # standard input is not a terminal here, so the wizard refuses anyway: the path is checked by the library call
-    from advisor.output import check_file_path
+    from advisor.pipeline.output import check_file_path
 
     with pytest.raises(BadInput, match="is not an existing folder"):
         check_file_path(tmp_path / "file" / "answers.yaml")
@@ -81,7 +81,7 @@ def test_a_full_disk_while_writing_leaves_the_previous_folder_as_it_was(tmp_path
 def test_force_swaps_the_whole_folder_and_leaves_nothing_beside_it(tmp_path, monkeypatch, atomic):
     out = previous(tmp_path)
     if not atomic:  # a system without renameat2: two renames, the old folder aside until the new one is in
-        monkeypatch.setattr("advisor.output._exchange", lambda a, b: False)
+        monkeypatch.setattr("advisor.pipeline.output._exchange", lambda a, b: False)
     with OutputFolder(out, force=True) as folder:
         folder.write("model.tflite", b"new model")
         folder.commit()

@@ -57,7 +57,7 @@ def dense_keras(tf, digits, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def loaded_dense(dense_keras):
-    from advisor.executor.model_io import load_model
+    from advisor.executor.loading import load_model
 
     return load_model(str(dense_keras))
 
@@ -65,7 +65,7 @@ def loaded_dense(dense_keras):
 def producer(loaded, workdir, *, integer_only=False, representative=None, train=None, **options):
     """A Producer for `loaded` with the step context the runner would build."""
     from advisor.engine.rules import load_rules
-    from advisor.executor.data import Dataset, bind
+    from advisor.pipeline.data import Dataset, bind
     from advisor.executor.produce import Producer
     from advisor.executor.step import StepContext
     from advisor.models.options import RunOptions
@@ -78,7 +78,24 @@ def producer(loaded, workdir, *, integer_only=False, representative=None, train=
     context = StepContext(loaded=loaded, integer_io=integer_only, representative=representative, train=train,
                           options=RunOptions(**{"epochs": 2, "learning_rate": 1e-3, **options}), progress=NullProgress(),
                           workdir=str(workdir))
-    return Producer(load_rules(), context)
+    return Named(Producer(load_rules(), context))
+
+
+class Named:
+    """A Producer driven by names, as the tests ask for schemes: each call makes the Rung a plan would."""
+
+    def __init__(self, producer):
+        self.producer = producer
+
+    def produce(self, scheme, pre_steps=(), backend=None, judge=None):
+        from advisor.pipeline.plan import rung
+
+        family = self.producer.context.loaded.format.family
+        made = rung(self.producer.rules, scheme, tuple(pre_steps), model_format=family, asked=backend)
+        return self.producer.produce(made, judge=judge)
+
+    def __getattr__(self, name):
+        return getattr(self.producer, name)
 
 
 @pytest.fixture
@@ -97,8 +114,8 @@ def save_npz(path, **arrays):
 
 def top1_accuracy(content: bytes, dataset) -> float:
     """Top-1 accuracy of a single-input .tflite on a Dataset, through the advisor's own Runner."""
-    from advisor.executor.data import Dataset
-    from advisor.tflite_graph import signature
+    from advisor.pipeline.data import Dataset
+    from advisor.reading.tflite import signature
     from advisor.validator.metrics import Runner, top1
 
     sig = signature(content)

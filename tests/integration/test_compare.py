@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from advisor.compare import compare
+from advisor.pipeline.compare import compare
 from advisor.engine.rules import load_rules
-from advisor.api import parse_answers
+from advisor.pipeline.recommend import parse_answers
 from advisor.models.options import RunOptions
 
 RULES = load_rules()

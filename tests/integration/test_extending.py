@@ -5,14 +5,14 @@ import shutil
 
 import yaml
 
-from advisor.api import parse_answers
+from advisor.pipeline.recommend import parse_answers
 from advisor.engine.rules import load_rules
 from advisor.engine.soundness import check_rules
 from advisor.executor.convert import convert
 from advisor.executor.step import StepResult
 from advisor.resources import shipped_rules
-from advisor.runner import run
-from advisor.tflite_graph import read_graph
+from advisor.pipeline.run import run
+from advisor.reading.tflite import read_graph
 
 
 def weights_in_half(context, model) -> StepResult:

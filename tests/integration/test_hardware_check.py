@@ -106,7 +106,7 @@ def five_d(tf, digits, tmp_path_factory):
     """A model with a rank-5 activation: (1, 2, 4, 8, 1) between two reshapes. Float32 and int8 (batch 1)."""
     import tf_keras as keras
 
-    from advisor.executor.model_io import LoadedModel
+    from advisor.executor.loading import LoadedModel
     from tests.integration.conftest import producer
 
     keras.utils.set_random_seed(0)

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from advisor.errors import ModelError, SchemeFailed
-from advisor.executor.model_io import ModelFormat, detect_format, load_model
-from advisor.tflite_graph import read_graph
+from advisor.executor.loading import load_model
+from advisor.models.model_file import ModelFormat
+from advisor.reading import read_model
+from advisor.reading.tflite import read_graph
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +32,15 @@ def keras3_models(tf, digits, tmp_path_factory):
 def test_formats_are_detected_by_content(dense_keras, keras3_models, tmp_path, tf):
     import tf_keras
 
-    assert detect_format(dense_keras) is ModelFormat.KERAS2
-    assert detect_format(keras3_models / "k3.keras") is ModelFormat.KERAS3
-    assert detect_format(keras3_models / "k3.h5") is ModelFormat.KERAS3
-    assert detect_format(keras3_models / "plain_savedmodel") is ModelFormat.SAVEDMODEL
+    assert read_model(dense_keras).format is ModelFormat.KERAS2
+    assert read_model(keras3_models / "k3.keras").format is ModelFormat.KERAS3
+    assert read_model(keras3_models / "k3.h5").format is ModelFormat.KERAS3
+    assert read_model(keras3_models / "plain_savedmodel").format is ModelFormat.SAVEDMODEL
     # the extension does not matter: a .keras zip renamed .bin is still found
     shutil.copy(keras3_models / "k3.keras", tmp_path / "renamed.bin")
-    assert detect_format(tmp_path / "renamed.bin") is ModelFormat.KERAS3
+    assert read_model(tmp_path / "renamed.bin").format is ModelFormat.KERAS3
     tf_keras.models.load_model(dense_keras).save(tmp_path / "k2_savedmodel", save_format="tf")
-    assert detect_format(tmp_path / "k2_savedmodel") is ModelFormat.KERAS2_SAVEDMODEL
+    assert read_model(tmp_path / "k2_savedmodel").format is ModelFormat.KERAS2_SAVEDMODEL
 
 
 @pytest.mark.parametrize("name", ["notes.txt", "empty.keras"])
@@ -46,12 +48,12 @@ def test_a_file_that_is_not_a_model_is_bad_input(tmp_path, name):
     path = tmp_path / name
     path.write_bytes(b"" if name.startswith("empty") else b"just text")
     with pytest.raises(ModelError, match=str(path)):
-        detect_format(path)
+        read_model(path)
 
 
 def test_a_folder_without_a_saved_model_is_bad_input(tmp_path):
     with pytest.raises(ModelError, match="not a SavedModel"):
-        detect_format(tmp_path)
+        read_model(tmp_path)
 
 
 @pytest.mark.parametrize("name", ["k3.keras", "k3.h5", "plain_savedmodel"])
@@ -80,8 +82,8 @@ def test_a_plain_savedmodel_says_which_schemes_need_keras2(keras3_models, make_j
 
 
 def test_a_keras3_model_goes_through_run_end_to_end(keras3_models, tmp_path):
-    from advisor.api import parse_answers
-    from advisor.runner import run
+    from advisor.pipeline.recommend import parse_answers
+    from advisor.pipeline.run import run
 
     answers = parse_answers({"data": "unlabelled", "hardware": "edgetpu", "goals": {"max_accuracy_drop": 0.5},
                              "inputs": {"model": str(keras3_models / "k3.keras"), "representative": "builtin:digits",
@@ -107,31 +109,22 @@ def test_a_tf_keras_savedmodel_folder_loads_and_converts(dense_keras, tmp_path, 
     assert top1_accuracy(content, digits["eval"]) > 0.8
 
 
-def test_model_file_bytes_reads_keras3_zips_and_savedmodels_without_tensorflow(keras3_models):
+def test_the_parameter_count_reads_keras3_zips_and_savedmodels_without_tensorflow(keras3_models):
     import keras
 
-    from advisor.api import model_file_bytes, parse_answers
-
-    weights = sum(w.size * 4 for w in keras.models.load_model(keras3_models / "k3.keras").get_weights())
-
-    def measured(name):
-        return model_file_bytes(parse_answers({"data": "none", "hardware": "cpu", "inputs": {"model": str(keras3_models / name)}}))
-
-    assert measured("k3.keras") == weights
-    # the Keras 3 export stores every variable twice; the index is read and each counted once
-    assert measured("plain_savedmodel") == weights
+    weights = sum(w.size for w in keras.models.load_model(keras3_models / "k3.keras").get_weights())
+    assert read_model(keras3_models / "k3.keras").parameters == weights
+    # the Keras 3 export stores every variable twice (by name: two zero biases stay two variables)
+    assert read_model(keras3_models / "plain_savedmodel").parameters == weights
 
 
-def test_model_file_bytes_of_a_tf_keras_savedmodel_leaves_the_optimizer_out(dense_keras, tmp_path, loaded_dense):
+def test_the_parameter_count_of_a_tf_keras_savedmodel_leaves_the_optimizer_out(dense_keras, tmp_path, loaded_dense):
     import tf_keras
-
-    from advisor.api import model_file_bytes, parse_answers
 
     model = tf_keras.models.load_model(dense_keras)  # compiled, with Adam's slots after training
     model.save(tmp_path / "k2_savedmodel", save_format="tf")
-    weights = sum(w.size * 4 for w in loaded_dense.keras.get_weights())
-    answers = parse_answers({"data": "none", "hardware": "cpu", "inputs": {"model": str(tmp_path / "k2_savedmodel")}})
-    assert model_file_bytes(answers) == weights
+    weights = sum(w.size for w in loaded_dense.keras.get_weights())
+    assert read_model(tmp_path / "k2_savedmodel").parameters == weights
 
 
 @pytest.mark.parametrize("name", ["k3.keras", "k3.h5", "plain_savedmodel"])
@@ -139,9 +132,7 @@ def test_inspect_reads_the_signature_the_loaded_model_has_without_tensorflow(ker
     import subprocess
     import sys
 
-    from advisor.inspect import inspect_model
-
-    inspected = inspect_model(keras3_models / name)
+    inspected = read_model(keras3_models / name).signature
     loaded = load_model(str(keras3_models / name)).signature
     assert inspected.inputs == loaded.inputs and inspected.output_names == loaded.output_names
     assert [o.shape for o in inspected.outputs] == [o.shape for o in loaded.outputs]
@@ -154,11 +145,9 @@ def test_inspect_reads_the_signature_the_loaded_model_has_without_tensorflow(ker
 
 
 def test_inspect_reads_tf_keras_files_and_tflite(dense_keras, loaded_dense, make_job, tmp_path):
-    from advisor.inspect import inspect_model
-
-    inspected = inspect_model(dense_keras)
+    inspected = read_model(dense_keras).signature
     assert inspected.format == "keras2" and inspected.keras_version.startswith("2.")
     assert inspected.inputs == loaded_dense.signature.inputs and inspected.outputs == loaded_dense.signature.outputs
     (tmp_path / "m.tflite").write_bytes(make_job(integer_only=True).produce("full_integer").content)
-    flat = inspect_model(tmp_path / "m.tflite")
+    flat = read_model(tmp_path / "m.tflite").signature
     assert flat.format == "tflite" and flat.inputs[0].dtype == "int8" and flat.inputs[0].shape == (8, 8, 1)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from advisor.tflite_graph import read_graph
+from advisor.reading.tflite import read_graph
 from tests.integration.conftest import top1_accuracy
 from advisor.validator.weights import weight_statistics
 
@@ -106,9 +106,9 @@ def test_pruning_then_qat_keeps_the_sparsity(make_job):
 def test_pre_steps_are_reused_between_attempts(make_job):
     job = make_job()
     job.produce("dynamic_range", ("pruning",))
-    first = job._after(("pruning",))
+    first = job._pre_stepped[("pruning",)]
     job.produce("float16", ("pruning",))
-    assert job._after(("pruning",)) is first
+    assert job._pre_stepped[("pruning",)] is first
 
 
 def test_an_op_without_an_int8_kernel_is_named_by_the_hardware_check(tf, digits, tmp_path):
@@ -116,7 +116,7 @@ def test_an_op_without_an_int8_kernel_is_named_by_the_hardware_check(tf, digits,
     import tf_keras as keras
 
     from advisor.engine.rules import load_rules
-    from advisor.executor.model_io import LoadedModel
+    from advisor.executor.loading import LoadedModel
     from advisor.validator.hardware import check_model
     from tests.integration.conftest import producer
 

@@ -3,9 +3,9 @@
 import pytest
 
 from advisor.engine.rules import load_rules
-from advisor.api import parse_answers
+from advisor.pipeline.recommend import parse_answers
 from advisor.models.options import RunOptions
-from advisor.runner import execute, plan
+from advisor.pipeline.run import execute, plan
 from advisor.validator.hardware import check_model
 
 RULES = load_rules()
@@ -38,7 +38,7 @@ def sensitive_model(tf, digits, tmp_path_factory):
 
 
 def test_the_debugger_ranks_the_sensitive_layer_first(sensitive_model, make_job):
-    from advisor.executor.model_io import load_model
+    from advisor.executor.loading import load_model
     from advisor.executor.selective import rank_layers
 
     job = make_job(loaded=load_model(str(sensitive_model)))

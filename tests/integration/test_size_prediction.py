@@ -12,7 +12,11 @@ from advisor.engine.rules import load_rules
 from advisor.engine.size_model import convert as converted_view
 from advisor.engine.size_model import predict_all
 from advisor.errors import EXIT_INFEASIBLE, EXIT_OK
-from advisor.model_tensors import read_tensors
+from advisor.reading import read_model
+
+
+def read_tensors(path):
+    return read_model(path).tensors
 
 from .conftest import producer
 
@@ -61,7 +65,7 @@ def test_every_format_gives_the_same_tensors_and_the_folds_are_seen(cnn_files):
 
 @pytest.mark.parametrize("scheme", ["float32", "float16", "dynamic_range", "full_integer", "int16x8"])
 def test_the_prediction_is_within_ten_percent_of_the_converted_file(cnn_files, scheme, tmp_path):
-    from advisor.executor.model_io import load_model
+    from advisor.executor.loading import load_model
 
     predicted = predict_all(read_tensors(cnn_files / "cnn.h5"), load_rules())[scheme]
     loaded = load_model(str(cnn_files / "cnn.h5"))

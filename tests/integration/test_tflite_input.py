@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from advisor.api import parse_answers, recommend
+from advisor.pipeline.recommend import parse_answers, recommend
 from advisor.engine.rules import load_rules
 from advisor.models.options import RunOptions
-from advisor.runner import run
-from advisor.tflite_graph import read_graph
+from advisor.pipeline.run import run
+from advisor.reading.tflite import read_graph
 from tests.conftest import ROOT, run_cli
 
 RULES = load_rules()
@@ -95,7 +95,9 @@ def test_int4_runs_in_the_interpreter_and_is_smaller_than_int8(float_tflite, tmp
 def test_the_keras_only_schemes_are_ruled_out_by_the_rules_with_the_reason(float_tflite, tmp_path):
     np.savez(float_tflite / "train.npz", x=np.zeros((8, 16, 16, 3), np.float32), y=np.zeros(8, np.int64))
     a = answers(float_tflite, data="labelled", goals={"max_accuracy_drop": 0.001, "compressed_download": True})
-    a = a.model_copy(update={"inputs": a.inputs.model_copy(update={"train": str(float_tflite / "train.npz")})})
+    # labelled answers need labelled evaluation data: the training file serves here
+    a = a.model_copy(update={"inputs": a.inputs.model_copy(update={"train": str(float_tflite / "train.npz"),
+                                                                   "eval": str(float_tflite / "train.npz")})})
     rec = recommend(a, rules=RULES)
     assert "qat" not in rec.ladder and rec.pre_steps == []
     qat = next(alt for alt in rec.alternatives if alt.scheme == "qat")

@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from advisor.api import parse_answers
+from advisor.pipeline.recommend import parse_answers
 from advisor.models.options import RunOptions
-from advisor.runner import run
+from advisor.pipeline.run import run
 from tests.conftest import run_cli
 
 TF_KERAS_LAYERS = '''

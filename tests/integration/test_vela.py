@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from advisor.api import parse_answers
+from advisor.pipeline.recommend import parse_answers
 from advisor.engine.rules import load_rules
 from advisor.models.options import RunOptions
-from advisor.runner import run
+from advisor.pipeline.run import run
 from advisor.validator import vela
 from advisor.validator.hardware import check_model
 
@@ -48,7 +48,7 @@ def test_a_float32_model_is_incompatible_with_vela_s_reason(int8):
 def test_an_op_vela_places_on_the_cpu_is_listed(tf, digits, tmp_path):
     import tf_keras as keras
 
-    from advisor.executor.model_io import LoadedModel
+    from advisor.executor.loading import LoadedModel
     from tests.integration.conftest import producer
 
     model = keras.Sequential([keras.layers.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(16),

@@ -7,7 +7,7 @@ import pytest
 import advisor
 from advisor.errors import AnswersError
 from advisor.models.answers import dump_answers_yaml, read_answers_file
-from advisor.api import parse_answers
+from advisor.pipeline.recommend import parse_answers
 from advisor.engine.rules import load_rules
 
 RULES = load_rules()
@@ -93,8 +93,9 @@ def test_recommend_accepts_dict_or_answers_alike():
 
 
 def test_max_size_mb_is_judged_against_the_model_file(tmp_path):
-    model = tmp_path / "net.h5"
-    model.write_bytes(b"\0" * 4_000_000)  # 4 MB float32 model
+    from tests.fake_models import dense_h5
+
+    model = dense_h5(tmp_path / "net.h5")  # 4 MB of float32 weights
     base = {"data": "unlabelled", "hardware": "cpu", "inputs": {"model": str(model)}}
     # 1.5 MB of a 4 MB model needs 62.5% off: float16 (50%) is out, dynamic range (75%) is in
     rec = advisor.recommend({**base, "goals": {"max_size_mb": 1.5}})

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from advisor.errors import DataError
-from advisor.executor.data import Dataset, bind, check_dataset, load_dataset, representative_sample
+from advisor.pipeline.data import Dataset, bind, check_dataset, load_dataset, representative_sample
 from advisor.models.signature import ModelSignature, TensorSpec
 
 

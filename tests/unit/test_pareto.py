@@ -2,9 +2,9 @@
 
 import pytest
 
-from advisor.compare import combinations, pareto_front
+from advisor.pipeline.compare import combinations, pareto_front
 from advisor.engine.rules import load_rules
-from advisor.api import parse_answers
+from advisor.pipeline.recommend import parse_answers
 
 RULES = load_rules()
 
@@ -51,7 +51,7 @@ def test_combinations_follow_the_data_and_the_hardware():
 
 
 def test_without_labels_compare_measures_the_accuracy_axis_by_fidelity():
-    from advisor.compare import objectives_of, quality_axis
+    from advisor.pipeline.compare import objectives_of, quality_axis
     from advisor.models.report import Attempt, Fidelity, Metrics, OutputFidelity
 
     def row(change, sqnr, drop=None):

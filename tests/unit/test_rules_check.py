@@ -110,7 +110,7 @@ def test_a_new_target_is_a_rules_change_alone(rules_copy, write_yaml):
 
 
 def test_a_typo_in_an_executor_is_a_rules_error_naming_file_and_node(rules_copy):
-    from advisor.plan import plan
+    from advisor.pipeline.plan import plan
 
     folder, edit = rules_copy
     edit("schemes.yaml", lambda s: s["schemes"]["float16"].update(executor="advisor.executor.schemes:flaot16"))
@@ -119,7 +119,7 @@ def test_a_typo_in_an_executor_is_a_rules_error_naming_file_and_node(rules_copy)
     assert problems == [f"{folder / 'schemes.yaml'}: schemes.float16.executor: "
                         "'advisor.executor.schemes:flaot16': module advisor.executor.schemes has no flaot16"]
     # advisor run finds it before loading anything, as bad input (exit 2), not a traceback mid-run
-    answers = advisor.api.parse_answers({"data": "none", "hardware": "gpu"}, rules=rules)
+    answers = advisor.pipeline.recommend.parse_answers({"data": "none", "hardware": "gpu"}, rules=rules)
     with pytest.raises(RulesError, match=r"schemes.yaml: schemes.float16.executor: .*has no flaot16"):
         plan(answers, rules)
 

@@ -3,7 +3,7 @@ and how the budget ends a search."""
 
 from dataclasses import dataclass
 
-from advisor.search import Budget, GrowingDenylist, Ladder, Sweep, search
+from advisor.engine.search import Budget, GrowingDenylist, Ladder, Sweep, search
 
 
 @dataclass

@@ -3,7 +3,7 @@ uses a prediction."""
 
 import pytest
 
-from advisor.api import parse_answers
+from advisor.pipeline.recommend import parse_answers
 from advisor.engine.evaluate import recommend
 from advisor.engine.rules import load_rules
 from advisor.engine.size_model import ModelFacts, convert, predict_all

@@ -7,7 +7,7 @@ import advisor
 from advisor.cli.wizard import BACK, Prompter, converse, questions, save_answers, validate_value, wizard
 from advisor.engine.rules import load_rules
 from advisor.models.answers import read_answers_file
-from advisor.api import parse_answers
+from advisor.pipeline.recommend import parse_answers
 
 RULES = load_rules()
 
@@ -105,9 +105,11 @@ def test_a_valid_number_and_an_empty_answer():
 
 
 def test_saved_answers_round_trip_to_the_same_recommendation(tmp_path, monkeypatch):
+    from tests.fake_models import dense_h5
+
     model = tmp_path / "models" / "net.h5"
     model.parent.mkdir()
-    model.write_bytes(b"\0" * 4_000_000)
+    dense_h5(model)
     monkeypatch.chdir(tmp_path)
     prompter = Scripted({"data": "unlabelled", "hardware": "cpu", "goals.max_size_mb": 1.5, "inputs.model": "models/net.h5"})
     answers = converse(RULES, prompter)

@@ -1,95 +1,54 @@
-"""What every attempt of one run or comparison shares, and how one attempt is made and measured.
+"""The worker's side of a run: what every attempt shares, and how one attempt is made and measured.
+It runs in a worker process (worker.py), where TensorFlow and LiteRT may crash without taking the
+run with them.
 
-    load_data(plan)            the data files, read and checked before any TensorFlow work
-    Workbench.open(...)        the model loaded, the data checked against it, the float32 baseline
-    workbench.attempt(rung)    produce (steps) -> measure -> check the hardware -> verdicts
+    Workbench.open(job)       the model loaded, the data bound to it, the float32 baseline measured
+    workbench.attempt(rung)   produce (steps) -> measure -> check the hardware -> verdicts
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from advisor._suggest import did_you_mean
-from advisor.errors import AnswersError, SchemeFailed
-from advisor.models.answers import BUILTIN_PREFIX, Answers
+from advisor.errors import SchemeFailed
+from advisor.models.answers import Answers
 from advisor.models.options import RunOptions
-from advisor.models.report import Attempt, Baseline, Metrics, attempt_label
-from advisor.plan import Plan, Rung
+from advisor.models.report import Attempt, Baseline, Metrics
+from advisor.models.rung import Rung
+from advisor.pipeline.data import BUILTIN, RunData
+from advisor.pipeline.plan import Plan
 
 SEARCH_SAMPLES = 500  # inputs a searching step (selective_integer) judges its candidates on
+BASELINE_FILE = "attempts/float32.tflite"
 
 
-@dataclass
-class RunData:
-    """The data a run works with, loaded and checked before any TensorFlow work."""
+@dataclass(frozen=True)
+class OpenJob:
+    """What a worker needs to open a run: the plan, the data, and the float32 baseline when an earlier
+    worker already made it (it is then measured, not converted again)."""
 
-    representative: object | None = None  # executor.data.Dataset
-    train: object | None = None
-    eval: object | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def _needs(name: str, rules) -> str:
-    entry = rules.schemes.get(name) or rules.pre_step_catalog[name]
-    return entry.data
+    plan: Plan
+    data: RunData
+    baseline: bytes | None = None
+    workdir: str | None = None  # scratch space the parent cleans up (else one of the worker's own)
 
 
-def load_data(plan: Plan) -> RunData:
-    """Read the data files the answers name; the first rung's data needs must be met."""
-    from advisor.executor import builtin
-    from advisor.executor.data import load_dataset
-
-    spec = plan.answers.inputs
-    objects = plan.in_memory
-    if not spec.model and not (objects and objects.model is not None):
-        raise AnswersError("answers: inputs.model: advisor run needs a model (a .keras/.h5 file, a SavedModel folder, or builtin:digits)")
-    if spec.model and spec.model.startswith(BUILTIN_PREFIX) and spec.model != builtin.NAME:
-        raise AnswersError(f"answers: inputs.model: unknown built-in '{spec.model}'{did_you_mean(spec.model, [builtin.NAME])}")
-
-    def load(role: str, labelled: bool | None):
-        if objects is not None and objects.dataset(role) is not None:
-            return objects.dataset(role)
-        path = getattr(spec, role)
-        if path is None:
-            return None
-        if path.startswith(BUILTIN_PREFIX):
-            if path != builtin.NAME:
-                raise AnswersError(f"answers: inputs.{role}: unknown built-in '{path}'{did_you_mean(path, [builtin.NAME])}")
-            return builtin.split(role)
-        return load_dataset(path, role=f"inputs.{role}", labelled=labelled)
-
-    data = RunData(representative=load("representative", False), train=load("train", True), eval=load("eval", None))
-    if data.representative is None and data.train is not None:
-        data.representative = data.train.unlabelled(f"{data.train.source} (inputs without labels)")
-        data.notes.append("no inputs.representative: calibrating on the training inputs")
-    missing = _missing(plan.rungs[0], data, plan.rules) if plan.rungs else None
-    if missing:  # the first rung must be able to run; later ones are skipped with a note
-        field, why = missing
-        raise AnswersError(f"answers: inputs.{field}: {why}")
-    if (data.eval is None or data.eval.y is None) and plan.answers.goals.max_accuracy_drop is not None:
-        what = "no inputs.eval" if data.eval is None else "inputs.eval has no labels (y)"
-        data.notes.append(f"{what}: accuracy is not measured, so an accuracy goal stays unverified")
-    return data
+@dataclass(frozen=True)
+class Opened:
+    baseline: Baseline
+    content: bytes  # the float32 .tflite
+    notes: tuple[str, ...]
+    model_format: str  # keras2, keras3, savedmodel, ...
+    model_family: str  # as the rules name it: keras, savedmodel, tflite
+    model_source: str
 
 
-def _missing(rung: Rung, data: RunData, rules) -> tuple[str, str] | None:
-    """(the inputs field, why) when the data cannot support a rung, else None."""
-    scheme, steps = rung[0], rung[1]
-    for name in (*steps, scheme):
-        level = _needs(name, rules)
-        if level == "labelled" and data.train is None:
-            return "train", f"{name} fine-tunes the model and needs labelled training data (the inputs and y)"
-        if level == "unlabelled" and data.representative is None:
-            return "representative", f"{name} calibrates on a representative sample of 100-500 inputs"
-    return None
-
-
-def unavailable(rung: Rung, data: RunData, rules) -> str | None:
-    """Why the data cannot support a rung, in a note, or None."""
-    missing = _missing(rung, data, rules)
-    return f"skipped: {missing[1]} (inputs.{missing[0]})" if missing else None
+@dataclass(frozen=True)
+class Attempted:
+    attempt: Attempt
+    files: dict[str, bytes] = field(default_factory=dict)  # path in the output folder -> content
 
 
 class Measurer:
@@ -97,12 +56,11 @@ class Measurer:
     baseline (on the eval inputs, else the representative ones) and host latency of one .tflite.
     One pass of the interpreter over the eval inputs serves the metric and the fidelity."""
 
-    def __init__(self, data: RunData, signature, options: RunOptions, progress, metric):
+    def __init__(self, data: RunData, signature, options: RunOptions, metric):
         self.signature = signature
         self.eval = data.eval
         self.metric = metric
         self.options = options
-        self.progress = progress
         if data.eval is not None:
             self.fidelity_data, self.fidelity_source = data.eval, f"inputs.eval ({len(data.eval)} inputs)"
             self.calibration_data = False
@@ -116,7 +74,7 @@ class Measurer:
         self.sample = next((d.row(0) for d in (data.eval, data.representative, data.train) if d is not None), None)
         self.reference = None  # the float32 baseline's outputs on fidelity_data
 
-    def __call__(self, content: bytes, label: str) -> Metrics:
+    def __call__(self, content: bytes, label: str, progress) -> Metrics:
         from advisor.validator import metrics as m
         from advisor.validator.fidelity import fidelity
         from advisor.validator.task import with_binary_threshold
@@ -125,7 +83,7 @@ class Measurer:
         runner = m.Runner(content, self.signature, self.options.threads)
         accuracy = agreement = None
         if self.fidelity_data is not None:
-            outputs = runner.predict(self.fidelity_data, progress=self.progress, label=f"measuring: {label}")
+            outputs = runner.predict(self.fidelity_data, progress=progress, label=f"measuring: {label}")
             if self.reference is None:
                 self.reference = outputs
                 self.metric = with_binary_threshold(self.metric, outputs)
@@ -136,9 +94,10 @@ class Measurer:
                 accuracy = self.metric(outputs, self.eval.y)
         lat = p90 = None
         if self.sample is not None and self.options.latency_runs > 0:
-            task = self.progress.task(f"measuring latency: {label}", total=None)
+            task = progress.task(f"measuring latency: {label}", total=None)
             lat, p90 = runner.latency(self.sample, self.options.latency_runs)
             task.finish(status=f"{lat:.3f} ms")
+        del runner
         return Metrics(
             size_bytes=size,
             gzip_bytes=gzipped,
@@ -147,9 +106,15 @@ class Measurer:
             eval_samples=len(self.eval) if self.eval is not None else None,
             latency_ms=round(lat, 4) if lat is not None else None,
             latency_p90_ms=round(p90, 4) if p90 is not None else None,
-            latency_threads=runner.threads if lat is not None else None,
+            latency_threads=self.options.threads or _cpus() if lat is not None else None,
             fidelity=agreement,
         )
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 1
 
 
 def search_judge(answers: Answers, data: RunData, measure: Measurer, baseline_content: bytes, baseline: Metrics,
@@ -217,41 +182,46 @@ def task_metric(plan: Plan, signature, data: RunData):
     return metric
 
 
+def load(plan: Plan, data: RunData, progress):
+    """The model as the executor works with it: the library's object, the built-in model or the file."""
+    from advisor.executor import builtin
+    from advisor.executor.loading import LoadedModel, load_model
+    from advisor.pipeline.plan import custom_objects
+
+    objects = plan.in_memory
+    if objects is not None and objects.model is not None:
+        sample = next((d for d in (data.representative, data.eval, data.train) if d is not None), None)
+        return LoadedModel.from_keras(objects.model, sample=sample)
+    source = plan.answers.inputs.model
+    path = str(builtin.model_path(progress)) if source == BUILTIN else source
+    task = progress.task(f"loading {source}", total=None)
+    loaded = load_model(path, custom_objects(plan.custom_objects), plan.model_file.format if plan.model_file else None)
+    task.finish()
+    return loaded
+
+
 @dataclass
 class Workbench:
     plan: Plan
     data: RunData
-    folder: object  # output.OutputFolder
     loaded: object
     producer: object
     measure: Measurer
     baseline: Baseline
+    content: bytes
     judge: object
     notes: list[str]
-    progress: object
 
     @classmethod
-    def open(cls, plan: Plan, data: RunData, folder, progress) -> Workbench:
-        """Load the model, check the data against it, and convert and measure the float32 baseline."""
-        from advisor.executor import builtin
-        from advisor.executor.data import bind, representative_sample
-        from advisor.executor.model_io import load_model
+    def open(cls, job: OpenJob, progress) -> Workbench:
+        """Load the model, bind the data to it, and convert (unless given) and measure the float32 baseline."""
         from advisor.executor.produce import Producer
         from advisor.executor.step import StepContext
+        from advisor.pipeline.data import bind, representative_sample
 
-        answers = plan.answers
+        plan, data = job.plan, job.data
         notes = list(data.notes)
-        objects = plan.in_memory
-        if objects is not None and objects.model is not None:
-            from advisor.executor.model_io import LoadedModel
-
-            sample = next((d for d in (data.representative, data.eval, data.train) if d is not None), None)
-            loaded = LoadedModel.from_keras(objects.model, sample=sample)
-        else:
-            model_path = str(builtin.model_path(progress)) if answers.inputs.model == builtin.NAME else answers.inputs.model
-            task = progress.task(f"loading {answers.inputs.model}", total=None)
-            loaded = load_model(model_path, plan.custom_objects)
-            task.finish()
+        loaded = load(plan, data, progress)
         notes.extend(loaded.notes)
         signature = loaded.signature
         for role in ("representative", "train", "eval"):
@@ -264,94 +234,81 @@ class Workbench:
             representative, note = representative_sample(data.representative, limit=plan.options.representative_limit)
             if note:
                 notes.append(note)
-        context = StepContext(loaded=loaded, integer_io=plan.rules.targets[answers.hardware].integer_only,
+        context = StepContext(loaded=loaded, integer_io=plan.rules.targets[plan.answers.hardware].integer_only,
                               representative=representative, train=data.train, options=plan.options,
-                              progress=progress, workdir=str(folder.work))
+                              progress=progress, workdir=job.workdir or _workdir())
         producer = Producer(plan.rules, context)
-        measure = Measurer(data, signature, plan.options, progress, metric)
+        measure = Measurer(data, signature, plan.options, metric)
         started = time.perf_counter()
-        content = producer.produce("float32").content
-        metrics = measure(content, "float32")
-        baseline = Baseline(artifact=folder.write("attempts/float32.tflite", content), metrics=metrics)
-        made = "read" if loaded.tflite is not None else "converted"
-        notes.append(f"float32 baseline {made} and measured in {time.perf_counter() - started:.1f} s")
-        if measure.fidelity_source:
-            notes.append(f"fidelity against float32 is measured on {measure.fidelity_source}")
-        if metrics.accuracy_metric:
-            notes.append(f"accuracy is {metrics.accuracy_metric} of output '{measure.metric.output or 'all'}' on inputs.eval")
-        judge = search_judge(answers, data, measure, content, metrics, plan.options)
-        return cls(plan, data, folder, loaded, producer, measure, baseline, judge, notes, progress)
+        content = job.baseline or producer.produce(plan.baseline).content
+        from advisor.validator.task import output_kinds
 
-    def _format_reason(self, rung: Rung) -> str | None:
-        """Why the model's format rules a rung out (a scheme or pre-step no backend of which takes it)."""
-        rules, family = self.plan.rules, self.loaded.format.family
-        for name in (*rung[1], rung[0]):
-            if not rules.takes_format(name, family):
-                entry = rules.schemes.get(name) or rules.pre_step_catalog[name]
-                label = rules.model_formats[family].label if family in rules.model_formats else family
-                return f"skipped: {name} needs {entry.model_need or 'another model format'}; the model is {label}"
-        return None
+        kinds, told = output_kinds(signature, content, plan.answers.task, metric)
+        signature = signature.with_kinds(kinds)
+        loaded.signature = signature
+        measure.signature = signature
+        metrics = measure(content, "float32", progress)
+        baseline = Baseline(artifact=BASELINE_FILE, metrics=metrics)
+        if job.baseline is None:
+            made = "read" if loaded.tflite is not None else "converted"
+            notes.append(f"float32 baseline {made} and measured in {time.perf_counter() - started:.1f} s")
+            notes.extend(producer.notes)
+            notes.extend(told)
+            if measure.fidelity_source:
+                notes.append(f"fidelity against float32 is measured on {measure.fidelity_source}")
+            if metrics.accuracy_metric:
+                notes.append(f"accuracy is {metrics.accuracy_metric} of output '{measure.metric.output or 'all'}' on inputs.eval")
+        judge = search_judge(plan.answers, data, measure, content, metrics, plan.options)
+        return cls(plan, data, loaded, producer, measure, baseline, content, judge, notes)
 
-    def backend_for(self, scheme: str) -> str | None:
-        """--backend where the scheme has that implementation and it takes the model, else the rules' choice."""
-        asked = self.plan.options.backend
-        if asked and asked in self.plan.rules.backends_for(scheme, self.loaded.format.family):
-            return asked
-        return self.producer.backend_for(scheme)
+    @property
+    def opened(self) -> Opened:
+        return Opened(self.baseline, self.content, tuple(self.notes), self.loaded.format.value, self.loaded.format.family,
+                      self.loaded.path)
 
-    def runnable(self, rungs) -> list[Rung]:
-        """The rungs the data can support; the others are noted and left out."""
-        kept = []
-        for rung in rungs:
-            reason = unavailable(rung, self.data, self.plan.rules) or self._format_reason(rung)
-            if reason:
-                self.notes.append(f"{attempt_label(*rung)}: {reason}")
-            else:
-                kept.append(rung)
-        return kept
-
-    def attempt(self, rung: Rung) -> Attempt:
+    def attempt(self, rung: Rung, progress) -> Attempted:
         from advisor.validator.hardware import check_model
         from advisor.validator.verdicts import passed, size_reduction, verdicts
         from advisor.validator.weights import weight_statistics
 
-        scheme, steps, *asked = rung
-        variant = asked[0] if asked else None
         answers, rules = self.plan.answers, self.plan.rules
+        self.producer.context = replace(self.producer.context, progress=progress)
         started = time.perf_counter()
-        label = attempt_label(scheme, steps, variant)
-        backend = variant or self.backend_for(scheme)
+        label = rung.label
         try:
-            produced = self.producer.produce(scheme, steps, judge=self.judge, backend=backend)
+            produced = self.producer.produce(rung, judge=self.judge)
         except SchemeFailed as err:
-            return Attempt(scheme=scheme, pre_steps=list(steps), backend=backend, variant=variant, error=str(err),
-                           seconds=round(time.perf_counter() - started, 2))
+            return Attempted(Attempt(scheme=rung.scheme, pre_steps=list(rung.pre_steps), backend=rung.backend,
+                                     variant=rung.variant, error=str(err), seconds=round(time.perf_counter() - started, 2)))
         content = produced.content
-        artifact = self.folder.write(f"attempts/{label}.tflite", content)
-        metrics = self.measure(content, label)
+        artifact = f"attempts/{label}.tflite"
+        files = {artifact: content}
+        metrics = self.measure(content, label, progress)
         base = self.baseline.metrics
         metrics.size_reduction = size_reduction(answers.goals, metrics, base)
         if metrics.accuracy is not None and base.accuracy is not None:
             metrics.baseline_accuracy = base.accuracy
             metrics.accuracy_drop = round(self.measure.metric.drop(base.accuracy, metrics.accuracy), 6)
         extras = dict(produced.extras)
-        if steps:  # what pruning and clustering left, read from the file that is delivered
+        if rung.pre_steps:  # what pruning and clustering left, read from the file that is delivered
             extras.update(weight_statistics(content))
         for key, value in extras.items():
             setattr(metrics, key, value)
         target = rules.targets[answers.hardware]
+        task = progress.task(f"checking {label} for {answers.hardware}", total=None)
         hardware = check_model(content, answers.hardware, rules, latency_goal=answers.goals.max_latency_ms is not None)
+        task.finish()
         metrics.ram_bytes = hardware.arena_bytes if hardware.arena_bytes is not None else hardware.sram_bytes
         metrics.flash_bytes = hardware.flash_bytes
         if hardware.compiled is not None:  # the model the NPU compiler made, kept beside the attempt
-            self.folder.write(f"attempts/{label}_vela.tflite", hardware.compiled)
+            files[f"attempts/{label}_vela.tflite"] = hardware.compiled
         verdict_list = verdicts(answers.goals, metrics, latency_answers_goal=target.measured_on_host, hardware=answers.hardware,
                                 estimate=(hardware.estimated_ms, hardware.estimated_by))
-        return Attempt(
-            scheme=scheme,
-            pre_steps=list(steps),
-            backend=backend,
-            variant=variant,
+        attempt = Attempt(
+            scheme=rung.scheme,
+            pre_steps=list(rung.pre_steps),
+            backend=rung.backend,
+            variant=rung.variant,
             artifact=artifact,
             metrics=metrics,
             hardware=hardware,
@@ -360,3 +317,16 @@ class Workbench:
             notes=list(produced.notes),
             seconds=round(time.perf_counter() - started, 2),
         )
+        return Attempted(attempt, files)
+
+
+@functools.cache
+def _workdir() -> str:
+    """Scratch space for steps (Keras 3 exports), removed when the worker exits."""
+    import atexit
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="advisor-work-")
+    atexit.register(shutil.rmtree, path, True)
+    return path

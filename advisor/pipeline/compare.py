@@ -10,36 +10,18 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from advisor.engine.pareto import objectives_of, pareto_front, quality_axis
 from advisor.engine.rules import RuleSet, load_rules
+from advisor.engine.search import Sweep, search
 from advisor.errors import BadInput
 from advisor.models.answers import Answers
+from advisor.models.comparison import Comparison
 from advisor.models.options import RunOptions
 from advisor.models.recommendation import Recommendation
-from advisor.models.report import Attempt, Baseline, Metrics, attempt_label
-from advisor.output import OutputFolder
-from advisor.plan import plan
-from advisor.search import Sweep, search
-
-
-class Comparison(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    recommendation: Recommendation
-    baseline: Baseline
-    rows: list[Attempt]
-    front: list[int] = Field(description="Indexes of the rows on the Pareto front (smaller, more accurate, faster).")
-    objectives: list[str] = Field(description="What the front was computed over.")
-    pick: int | None = Field(description="The row the recommendation would try first.")
-    findings: list[str] = Field(default_factory=list, description="What the comparison says about the rules.")
-    stopped_by_budget: str | None = Field(None, description="Why the budget ended the comparison, when it did.")
-    untried: list[str] = Field(default_factory=list, description="Combinations the budget left untried.")
-    notes: list[str] = Field(default_factory=list)
-
-    @property
-    def any_passed(self) -> bool:
-        return any(row.passed for row in self.rows)
+from advisor.models.report import Attempt, Baseline
+from advisor.models.rung import attempt_label
+from advisor.pipeline.output import OutputFolder
+from advisor.pipeline.plan import plan
 
 
 def combinations(answers: Answers, rules: RuleSet, model_format: str | None = None) -> list[tuple]:
@@ -66,96 +48,43 @@ def combinations(answers: Answers, rules: RuleSet, model_format: str | None = No
     return rungs
 
 
-QUALITY = {  # the accuracy axis, by what could be measured: (label, lower is better)
-    "accuracy_drop": "accuracy drop vs float32",
-    "prediction_change": "share of inputs whose top-1 class changed vs float32",
-    "noise_db": "quantization noise: minus the worst output's SQNR vs float32 (dB)",
-}
-
-
-def quality_axis(rows: list[Attempt]) -> str:
-    """The accuracy drop where labels exist; without them, fidelity against float32."""
-    measured = [r.metrics for r in rows if r.metrics is not None]
-    if any(m.accuracy_drop is not None for m in measured):
-        return "accuracy_drop"
-    if any(m.fidelity and m.fidelity.prediction_change is not None for m in measured):
-        return "prediction_change"
-    return "noise_db"
-
-
-def quality_of(metrics: Metrics | None, axis: str) -> float | None:
-    if metrics is None:
-        return None
-    if axis == "accuracy_drop":
-        return metrics.accuracy_drop
-    if metrics.fidelity is None:
-        return None
-    if axis == "prediction_change":
-        return metrics.fidelity.prediction_change
-    return -metrics.fidelity.worst_sqnr_db if metrics.fidelity.worst_sqnr_db is not None else None
-
-
-def objectives_of(row: Attempt, compressed: bool, axis: str = "accuracy_drop") -> dict[str, float | None]:
-    m = row.metrics
-    return {
-        "size": m.judged_size(compressed) if m else None,
-        axis: quality_of(m, axis),
-        "latency_ms": m.latency_ms if m else None,
-    }
-
-
-def pareto_front(points: list[dict[str, float | None]]) -> tuple[list[int], list[str]]:
-    """Indexes of the points no other point dominates (lower is better in every objective).
-
-    Objectives some point lacks are left out for all; points with no objectives are never on it."""
-    if not points:
-        return [], []
-    names = [k for k in points[0] if all(p.get(k) is not None for p in points if any(v is not None for v in p.values()))]
-    valid = [i for i, p in enumerate(points) if all(p.get(k) is not None for k in names) and names]
-    front = []
-    for i in valid:
-        dominated = any(
-            all(points[j][k] <= points[i][k] for k in names) and any(points[j][k] < points[i][k] for k in names)
-            for j in valid
-            if j != i
-        )
-        if not dominated:
-            front.append(i)
-    return front, names
-
-
 def compare(answers: Answers, *, out: str | Path = "advisor-compare", force: bool = False, options: RunOptions | None = None,
-            rules: RuleSet | None = None, progress=None) -> Comparison:
-    from advisor.api import model_facts
-    from advisor.runner import workbench
+            rules: RuleSet | None = None, progress=None, verbose: bool = False) -> Comparison:
+    from advisor.pipeline.plan import facts_for
+    from advisor.pipeline.run import session_for
 
     rules = rules or load_rules()
-    known = model_facts(answers, rules)
-    rungs = combinations(answers, rules, known.format if known else None)
+    found, facts = facts_for(answers, rules)
+    rungs = combinations(answers, rules, facts.format if facts else None)
     if not rungs:
         raise BadInput(f"answers: no scheme can run on {answers.hardware} with data: {answers.data}; nothing to compare")
     folder = OutputFolder(out, force=force)  # an unwritable path fails before anything else
     try:
-        the_plan = plan(answers, rules, options, rungs=rungs)
+        the_plan = plan(answers, rules, options, rungs=rungs, read=(found, facts))
     except BaseException:
         folder.discard()
         raise
-    with workbench(the_plan, folder, force, progress) as bench:
-        runnable = bench.runnable(the_plan.rungs)
-        overall = bench.progress.task(f"compare: {len(runnable)} combinations", total=len(runnable))
+    with session_for(the_plan, folder, force, progress, verbose) as session:
+        rows, result = [], None
+        if session.opened is not None:
+            runnable = session.runnable(the_plan.rungs)
+            overall = session.progress.task(f"compare: {len(runnable)} combinations", total=len(runnable))
 
-        def attempt(rung):
-            row = bench.attempt(rung)
-            overall.advance(1)
-            return row
+            def attempt(rung):
+                row = session.attempt(rung)
+                overall.advance(1)
+                return row
 
-        result = search(Sweep(runnable), attempt, budget=the_plan.budget)
-        overall.finish()
-        comparison = _judge(answers, the_plan.recommendation, bench.baseline, [t.outcome for t in result.trials], bench.notes)
-        comparison.stopped_by_budget = result.stopped_by_budget
-        comparison.untried = [attempt_label(*rung) for rung in result.untried]
-        _write(bench.folder, comparison, answers)
-        bench.folder.commit()
+            result = search(Sweep(runnable), attempt, budget=the_plan.budget)
+            overall.finish()
+            rows = [t.outcome for t in result.trials]
+        comparison = _judge(answers, the_plan.recommendation, session.baseline, rows, session.all_notes)
+        comparison.error = session.error
+        if result is not None:
+            comparison.stopped_by_budget = result.stopped_by_budget
+            comparison.untried = [rung.label for rung in result.untried]
+        _write(session.folder, comparison, answers)
+        session.folder.commit()
     return comparison
 
 

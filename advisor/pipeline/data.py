@@ -1,51 +1,31 @@
-"""Data files loaded and checked against the model's signature.
+"""The data a run works with: files (or the library's arrays) loaded and checked before any TensorFlow
+work, then bound to the model's signature.
 
 An .npz holds one array per model input, named by the input's name (`x` works for a single-input
-model) and, for labelled data, `y`; an .npy file is the one input of a single-input model.
+model) and, for labelled data, `y`; an .npy file is the one input of a single-input model. The
+library also takes arrays, dicts of arrays keyed by input name, or (inputs, y) pairs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from advisor.errors import DataError
+from advisor._suggest import did_you_mean
+from advisor.errors import AnswersError, DataError
+from advisor.models.answers import BUILTIN_PREFIX
+from advisor.models.dataset import Dataset
+from advisor.models.rung import Rung
+
+BUILTIN = "builtin:digits"
+IN_MEMORY = "in-memory"
 
 REPRESENTATIVE_MIN, REPRESENTATIVE_MAX = 100, 500
 LABELS = "y"
 SINGLE_INPUT = "x"
-
-
-@dataclass(frozen=True)
-class Dataset:
-    inputs: dict[str, np.ndarray]  # one array per model input, every one with the same first dimension
-    y: np.ndarray | None
-    source: str
-
-    def __len__(self) -> int:
-        return len(next(iter(self.inputs.values())))
-
-    @property
-    def x(self) -> np.ndarray:
-        """The inputs of a single-input dataset."""
-        if len(self.inputs) != 1:
-            raise ValueError(f"{self.source}: {len(self.inputs)} inputs; use .inputs")
-        return next(iter(self.inputs.values()))
-
-    def take(self, count: int, start: int = 0) -> Dataset:
-        """Rows start..start+count (labels too)."""
-        end = start + count
-        return Dataset({k: v[start:end] for k, v in self.inputs.items()},
-                       None if self.y is None else self.y[start:end], self.source)
-
-    def unlabelled(self, source: str | None = None) -> Dataset:
-        return Dataset(self.inputs, None, source or self.source)
-
-    def row(self, index: int) -> dict[str, np.ndarray]:
-        """One sample as a batch of one, per input."""
-        return {k: v[index : index + 1] for k, v in self.inputs.items()}
 
 
 def load_dataset(path: str, *, role: str, labelled: bool | None) -> Dataset:
@@ -152,3 +132,100 @@ def representative_sample(data: Dataset, *, limit: int = REPRESENTATIVE_MAX) -> 
     elif len(data) > limit:
         note = f"calibrating on the first {limit} of {len(data)} representative inputs (the guide advises 100-500)"
     return sample, note
+
+
+@dataclass(frozen=True)
+class InMemory:
+    """The library's objects in place of files: a Keras model (tf-keras or Keras 3, subclassed too) and
+    Datasets made from arrays."""
+
+    model: Any = None
+    representative: Dataset | None = None
+    train: Dataset | None = None
+    eval: Dataset | None = None
+
+    def dataset(self, role: str) -> Dataset | None:
+        return getattr(self, role)
+
+
+def as_dataset(value, role: str, *, labelled: bool | None) -> Dataset | None:
+    """An array, a dict of arrays (with 'y' for labels) or an (inputs, y) pair as a checked Dataset."""
+    if value is None:
+        return None
+    y = None
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise DataError(f"{role}: a tuple must be (inputs, y), not {len(value)} items")
+        value, y = value
+    if isinstance(value, dict):
+        arrays = {str(k): np.asarray(v) for k, v in value.items()}
+        y = arrays.pop(LABELS, y)
+    else:
+        arrays = {SINGLE_INPUT: np.asarray(value)}
+    if y is not None:
+        y = np.asarray(y)
+    if labelled and y is None:
+        raise DataError(f"{role}: labelled data needs labels: pass (inputs, y) or a dict with 'y'")
+    return check_dataset(Dataset(arrays, y if labelled is not False else None, f"{IN_MEMORY} {role}"), role)
+
+
+@dataclass
+class RunData:
+    """The data a run works with, loaded and checked before any TensorFlow work."""
+
+    representative: Dataset | None = None
+    train: Dataset | None = None
+    eval: Dataset | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def load_data(answers, rules, rungs: tuple[Rung, ...], objects: InMemory | None = None) -> RunData:
+    """Read the data files the answers name (objects given in their place win); the first rung's data
+    needs must be met, and labelled answers need labelled evaluation data."""
+    from advisor.executor import builtin
+
+    spec = answers.inputs
+    if not spec.model and not (objects and objects.model is not None):
+        raise AnswersError("answers: inputs.model: advisor run needs a model (a .keras/.h5 file, a SavedModel folder, "
+                           "a float32 .tflite, or builtin:digits)")
+    if spec.model and spec.model.startswith(BUILTIN_PREFIX) and spec.model != BUILTIN:
+        raise AnswersError(f"answers: inputs.model: unknown built-in '{spec.model}'{did_you_mean(spec.model, [BUILTIN])}")
+
+    def load(role: str, labelled: bool | None):
+        if objects is not None and objects.dataset(role) is not None:
+            return objects.dataset(role)
+        path = getattr(spec, role)
+        if path is None:
+            return None
+        if path.startswith(BUILTIN_PREFIX):
+            if path != BUILTIN:
+                raise AnswersError(f"answers: inputs.{role}: unknown built-in '{path}'{did_you_mean(path, [BUILTIN])}")
+            return builtin.split(role)
+        return load_dataset(path, role=f"inputs.{role}", labelled=labelled)
+
+    data = RunData(representative=load("representative", False), train=load("train", True), eval=load("eval", None))
+    if data.representative is None and data.train is not None:
+        data.representative = data.train.unlabelled(f"{data.train.source} (inputs without labels)")
+        data.notes.append("no inputs.representative: calibrating on the training inputs")
+    if answers.data == "labelled" and data.eval is not None and data.eval.y is None:
+        raise DataError(f"inputs.eval: {data.eval.source}: has no labels (y), and the answers say data: labelled; add y "
+                        "to the evaluation file, or say data: unlabelled")
+    missing = missing_data(rungs[0], data, rules) if rungs else None
+    if missing:  # the first rung must be able to run; later ones are skipped with a note
+        role, why = missing
+        raise AnswersError(f"answers: inputs.{role}: {why}")
+    if (data.eval is None or data.eval.y is None) and answers.goals.max_accuracy_drop is not None:
+        what = "no inputs.eval" if data.eval is None else "inputs.eval has no labels (y)"
+        data.notes.append(f"{what}: accuracy is not measured, so an accuracy goal stays unverified")
+    return data
+
+
+def missing_data(rung: Rung, data: RunData, rules) -> tuple[str, str] | None:
+    """(the inputs field, why) when the data cannot support a rung, else None."""
+    for name in (*rung.pre_steps, rung.scheme):
+        entry = rules.schemes.get(name) or rules.pre_step_catalog[name]
+        if entry.data == "labelled" and data.train is None:
+            return "train", f"{name} fine-tunes the model and needs labelled training data (the inputs and y)"
+        if entry.data == "unlabelled" and data.representative is None:
+            return "representative", f"{name} calibrates on a representative sample of 100-500 inputs"
+    return None

@@ -76,9 +76,9 @@ def _schema():
     return schema, names["BuiltinOperator"], names["TensorType"]
 
 
-def read_graph(source: bytes | str | Path) -> Graph:
+def read_graph(source: bytes | str | Path, name: str | None = None) -> Graph:
     """Parse a .tflite model (bytes or a path); a file that is not one is a ModelError."""
-    name = str(source) if not isinstance(source, (bytes, bytearray)) else "model"
+    name = name or (str(source) if not isinstance(source, (bytes, bytearray)) else "model")
     data = bytes(source) if isinstance(source, (bytes, bytearray)) else _read(Path(source))
     schema, op_names, type_names = _schema()
     if len(data) < 8 or data[4:8] != b"TFL3":
@@ -199,29 +199,53 @@ def signature(source: bytes | str | Path):
             inputs = [(chosen.Inputs(i).Name().decode(), by_index[chosen.Inputs(i).TensorIndex()]) for i in range(chosen.InputsLength())]
             outputs = [(chosen.Outputs(i).Name().decode(), by_index[chosen.Outputs(i).TensorIndex()]) for i in range(chosen.OutputsLength())]
 
-    def spec(name, tensor):
+    kinds = output_kinds(graph)
+
+    def spec(name, tensor, kind=None):
         dims = tensor.shape_signature[1:] if tensor.shape_signature else ()
-        return TensorSpec(name=name, shape=tuple(None if d == -1 else d for d in dims), dtype=tensor.dtype)
+        return TensorSpec(name=name, shape=tuple(None if d == -1 else d for d in dims), dtype=tensor.dtype, kind=kind)
 
     parameters = sum(t.elements for t in graph.tensors if t.constant)
-    return ModelSignature(format="tflite", inputs=tuple(spec(*i) for i in inputs), outputs=tuple(spec(*o) for o in outputs),
-                          parameters=parameters)
+    return ModelSignature(format="tflite", inputs=tuple(spec(*i) for i in inputs),
+                          outputs=tuple(spec(name, t, kinds.get(t.index)) for name, t in outputs), parameters=parameters)
 
 
-def signature_key(source: bytes | str | Path) -> str:
-    """The signature the advisor drives a .tflite by: serving_default, else its only one; a ModelError
-    when it has several and none is serving_default (which one to quantize would be a guess)."""
+SCORE_OPS = ("SOFTMAX", "LOGISTIC", "LOG_SOFTMAX")
+PASS_THROUGH = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "DEQUANTIZE", "QUANTIZE", "IDENTITY")
+
+
+def output_kinds(graph: Graph) -> dict[int, str]:
+    """Each graph output's kind, read from the op that makes it (through reshapes): `scores` after a
+    softmax or a sigmoid, `values` otherwise (boxes, landmarks, embeddings, logits the graph cannot tell
+    from regression; task.outputs says otherwise)."""
+    producer = {t.index: op for op in graph.ops for t in op.outputs}
+    kinds = {}
+    for tensor in graph.outputs:
+        op = producer.get(tensor.index)
+        while op is not None and op.name in PASS_THROUGH and op.inputs:
+            op = producer.get(op.inputs[0].index)
+        kinds[tensor.index] = "scores" if op is not None and op.name in SCORE_OPS else "values"
+    return kinds
+
+
+def signature_keys(source: bytes | str | Path) -> list[str]:
     data = bytes(source) if isinstance(source, (bytes, bytearray)) else _read(Path(source))
     schema, _, _ = _schema()
     model = schema.Model.GetRootAs(data, 0)
-    keys = [model.SignatureDefs(i).SignatureKey().decode() for i in range(model.SignatureDefsLength())]
+    return [model.SignatureDefs(i).SignatureKey().decode() for i in range(model.SignatureDefsLength())]
+
+
+def signature_key(source: bytes | str | Path) -> str:
+    """The signature the advisor drives a .tflite by: serving_default, else its only one (a repaired
+    model always has one); a ModelError when it has several and none is serving_default."""
+    keys = signature_keys(source)
     if "serving_default" in keys:
         return "serving_default"
     if len(keys) == 1:
         return keys[0]
     if not keys:
-        raise ModelError("the .tflite has no signature: LiteRT Quantizer and the measurements drive a model by its "
-                         "signature; convert it with one (TFLiteConverter.from_concrete_functions or litert-torch do)")
+        raise ModelError("the .tflite has no signature; the advisor makes serving_default from subgraph 0 when it reads "
+                         "the model (advisor.reading.tflite_repair)")
     raise ModelError(f"the .tflite has {len(keys)} signatures ({', '.join(keys)}) and none is serving_default; the "
                      "advisor quantizes one: export the one to deploy alone, or name it serving_default")
 
@@ -242,8 +266,8 @@ def tensor_scales(source: bytes | str | Path) -> dict[str, float]:
     return scales
 
 
-def quantized_tensors(source: bytes | str | Path) -> list[TensorInfo]:
+def quantized_tensors(source: bytes | str | Path | Graph) -> list[TensorInfo]:
     """Tensors that carry quantization parameters or hold integer weights: a float model has none."""
-    graph = read_graph(source)
+    graph = source if isinstance(source, Graph) else read_graph(source)
     return [t for t in graph.tensors if t.quantized or (t.constant and t.dtype in ("int8", "uint8", "int4", "int16")
                                                         and len(t.shape) >= 2)]

@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from advisor.protobuf import fields, tensor_shape, varint
+from advisor.reading.protobuf import fields, tensor_shape, varint
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER = 48
@@ -93,17 +93,20 @@ def _entry(name: str, value: bytes) -> BundleEntry:
     return BundleEntry(name, dtype, tuple(shape), size, crc)
 
 
+def model_variables(entries: list[BundleEntry]) -> list[BundleEntry]:
+    """The model's float variables, each once: a Keras 3 export lists every variable under
+    `_all_variables/` and again under `variables/` (by name, never by content: two zero biases are two
+    variables)."""
+    kept = [e for e in entries if e.is_float and not e.name.startswith(SKIPPED) and ".OPTIMIZER_SLOT" not in e.name]
+    if any(e.name.startswith("_all_variables/") for e in kept):
+        kept = [e for e in kept if e.name.startswith("_all_variables/")]
+    return kept
+
+
 def weight_count(variables_index: str | Path) -> int:
-    """How many float values the model's variables hold, each variable counted once: Keras 3 exports
-    store every variable twice (under `variables/` and `_all_variables/`), with the same contents."""
-    seen, total = set(), 0
-    for entry in read_index(variables_index):
-        if not entry.is_float or entry.name.startswith(SKIPPED) or ".OPTIMIZER_SLOT" in entry.name:
-            continue
-        identity = (entry.shape, entry.size, entry.crc32c)
-        if identity in seen:
-            continue
-        seen.add(identity)
+    """How many float values the model's variables hold."""
+    total = 0
+    for entry in model_variables(read_index(variables_index)):
         elements = 1
         for dim in entry.shape:
             elements *= dim

@@ -1,87 +1,22 @@
-"""Find out what a model file is (by content, without TensorFlow) and load it.
-
-Formats: a `.keras` zip (its metadata.json says the Keras version), an HDF5 file (its
-`keras_version` attribute), a SavedModel folder (with `keras_metadata.pb` it is tf-keras; without,
-a plain SavedModel, which only the post-training schemes can use), a .tflite flatbuffer (float32
-only: LiteRT Quantizer quantizes it, and loading it never imports TensorFlow).
+"""Load a model for the executor: a Keras model (tf-keras or Keras 3) or a SavedModel with TensorFlow,
+a .tflite (repaired, see reading/tflite_repair.py) without it. The format is what reading the file
+found (advisor.reading); loading only adds the objects the steps need.
 """
 
 from __future__ import annotations
 
-import json
-import zipfile
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 
-from advisor.errors import ModelError, SchemeFailed
+from advisor.errors import ModelError, SchemeFailed, shorten
+from advisor.models.model_file import ModelFormat
 from advisor.models.signature import ModelSignature, TensorSpec
-
-
-class ModelFormat(str, Enum):
-    KERAS2 = "keras2"  # tf-keras .keras / .h5
-    KERAS3 = "keras3"  # Keras 3 .keras / .h5
-    KERAS2_SAVEDMODEL = "keras2-savedmodel"  # tf-keras SavedModel folder
-    SAVEDMODEL = "savedmodel"  # plain SavedModel (no Keras object)
-    TFLITE = "tflite"  # a float32 .tflite flatbuffer
-
-    @property
-    def family(self) -> str:
-        """The format as the rules name it (`model.format`): keras, savedmodel or tflite."""
-        return {"keras2": "keras", "keras3": "keras", "keras2-savedmodel": "savedmodel"}.get(self.value, self.value)
-
-
-def detect_format(path: str | Path) -> ModelFormat:
-    path = Path(path)
-    if path.is_dir():
-        if not (path / "saved_model.pb").is_file() and not (path / "saved_model.pbtxt").is_file():
-            raise ModelError(f"{path}: a folder, but not a SavedModel (no saved_model.pb)")
-        return ModelFormat.KERAS2_SAVEDMODEL if (path / "keras_metadata.pb").is_file() else ModelFormat.SAVEDMODEL
-    if not path.is_file():
-        raise ModelError(f"{path}: no such model file or folder")
-    with path.open("rb") as handle:
-        head = handle.read(8)
-    if head[4:8] == b"TFL3":
-        return ModelFormat.TFLITE
-    if head.startswith(b"PK"):
-        return _keras_zip_format(path)
-    if head.startswith(b"\x89HDF\r\n\x1a\n"):
-        return _h5_format(path)
-    raise ModelError(f"{path}: not a Keras model (.keras zip or HDF5), a SavedModel folder nor a .tflite")
-
-
-def _major(version: str, path: Path) -> ModelFormat:
-    major = str(version).split(".")[0]
-    if major == "3":
-        return ModelFormat.KERAS3
-    if major == "2":
-        return ModelFormat.KERAS2
-    raise ModelError(f"{path}: saved by Keras {version}, which the advisor does not know")
-
-
-def _keras_zip_format(path: Path) -> ModelFormat:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            meta = json.loads(archive.read("metadata.json"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError):
-        raise ModelError(f"{path}: a zip file, but not a .keras model (no readable metadata.json)") from None
-    if "keras_version" not in meta:
-        raise ModelError(f"{path}: metadata.json does not say which Keras saved it")
-    return _major(meta["keras_version"], path)
-
-
-def _h5_format(path: Path) -> ModelFormat:
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as handle:
-            version = handle.attrs.get("keras_version")
-            has_model = "model_config" in handle.attrs
-    except OSError as err:
-        raise ModelError(f"{path}: unreadable HDF5 file ({err})") from None
-    if version is None or not has_model:
-        raise ModelError(f"{path}: an HDF5 file without a Keras model in it (weights only?)")
-    return _major(version.decode() if isinstance(version, bytes) else version, path)
+from advisor.reading.keras_object import dims as _dims
+from advisor.reading.keras_object import dtype_name as _dtype_name
+from advisor.reading.keras_object import is_tf_keras as _is_tf_keras
+from advisor.reading.keras_object import signature_of as keras_signature
+from advisor.reading.keras_object import unique as _unique
+from advisor.reading.tflite_repair import Metadata
 
 
 @dataclass
@@ -95,20 +30,20 @@ class LoadedModel:
     signature: ModelSignature
     custom_objects: dict | None = None
     notes: tuple[str, ...] = ()
-    tflite: bytes | None = field(default=None, repr=False)  # the float32 .tflite given as the model
+    tflite: bytes | None = field(default=None, repr=False)  # the float32 .tflite given as the model (repaired)
+    metadata: Metadata = field(default_factory=Metadata, repr=False)  # what the given .tflite carried beside its graph
     float_tflite: bytes | None = field(default=None, repr=False)  # the converter's float32 file, once made
+    batch: int | None = None  # the batch the model is converted at: its own, else dynamic (1 once that failed)
     _keras2: object | None = field(default=None, repr=False)
 
     @classmethod
     def from_keras(cls, model, path: str = "in-memory", sample=None) -> LoadedModel:
         """A Keras model already in memory (tf-keras or Keras 3). A subclassed model that was never
         built has no inputs to read: its signature comes from `sample` (a Dataset) and one call."""
+        from advisor.reading.keras_object import known_inputs
+
         fmt = ModelFormat.KERAS2 if _is_tf_keras(model) else ModelFormat.KERAS3
-        try:
-            known = getattr(model, "inputs", None) is not None
-        except (AttributeError, ValueError):
-            known = False
-        signature = keras_signature(model, fmt) if known else _called_signature(model, fmt, sample)
+        signature = keras_signature(model, fmt) if known_inputs(model) else _called_signature(model, fmt, sample)
         model, notes = inference_graph(model, fmt)
         return cls(path, fmt, model, None, signature, None, notes)
 
@@ -148,24 +83,28 @@ class LoadedModel:
 
 
 def load_tflite(path: str) -> LoadedModel:
-    """A float32 .tflite as the model: read as it is, without TensorFlow. An already-quantized one is
-    bad input (quantizing it again would compound the error and measure against a quantized baseline)."""
-    from advisor.tflite_graph import quantized_tensors, signature, signature_key
+    """A float32 .tflite as the model: read and repaired as reading found it needs (legacy operator codes,
+    no signature, float16 weights), without TensorFlow. An already-quantized one is bad input."""
+    from advisor.reading.tflite import read_graph, signature
+    from advisor.reading.tflite_model import why_unusable
+    from advisor.reading.tflite_repair import repair
 
     content = Path(path).read_bytes()
-    quantized = quantized_tensors(content)
-    if quantized:
-        kinds = sorted({t.dtype for t in quantized})
-        raise ModelError(f"{path}: already quantized ({len(quantized)} tensor(s) in {', '.join(kinds)}); give the float32 "
-                         ".tflite it was made from")
-    signature_key(content)  # one signature to drive, or a clear error
-    return LoadedModel(str(path), ModelFormat.TFLITE, None, None, signature(content), tflite=content)
+    unusable = why_unusable(read_graph(content, path), content)
+    if unusable:
+        raise ModelError(f"{path}: {unusable}")
+    repaired = repair(content)
+    return LoadedModel(str(path), ModelFormat.TFLITE, None, None, signature(repaired.content), notes=repaired.notes,
+                       tflite=repaired.content, metadata=repaired.metadata)
 
 
-def load_model(path: str, custom_objects: dict | None = None) -> LoadedModel:
+def load_model(path: str, custom_objects: dict | None = None, fmt: ModelFormat | None = None) -> LoadedModel:
     from advisor.executor.tf_env import quiet, tensorflow
 
-    fmt = detect_format(path)
+    if fmt is None:
+        from advisor.reading import read_model
+
+        fmt = read_model(path).format
     if fmt is ModelFormat.TFLITE:
         return load_tflite(path)
     tf = tensorflow()
@@ -182,12 +121,15 @@ def load_model(path: str, custom_objects: dict | None = None) -> LoadedModel:
 
                 model = tf_keras.models.load_model(path, compile=False, custom_objects=custom_objects)
         except Exception as err:  # a file Keras cannot load is bad input, with Keras's reason
+            mismatch = library_mismatch(custom_objects, fmt)
+            if mismatch:
+                raise ModelError(f"{path}: {mismatch}") from None
             lines = [line for line in str(err).splitlines() if line.strip()]
             reason = next((line for line in lines if "Unknown layer" in line or "Could not locate" in line), None)
             if reason:
-                raise ModelError(f"{path}: cannot be loaded as {fmt.value}: {reason.strip()[:160]}; name the module that "
+                raise ModelError(f"{path}: cannot be loaded as {fmt.value}: {shorten(reason, 160)}; name the module that "
                                  "defines it as inputs.custom_objects: python:your.module") from None
-            raise ModelError(f"{path}: cannot be loaded as {fmt.value}: {(lines[-1] if lines else type(err).__name__)[:200]}") from None
+            raise ModelError(f"{path}: cannot be loaded as {fmt.value}: {shorten(lines[-1] if lines else type(err).__name__, 200)}") from None
     del captured
     if fmt is ModelFormat.SAVEDMODEL:
         return LoadedModel(str(path), fmt, None, model, _saved_model_signature(path, model))
@@ -195,25 +137,20 @@ def load_model(path: str, custom_objects: dict | None = None) -> LoadedModel:
     return LoadedModel(str(path), fmt, model, None, keras_signature(model, fmt), custom_objects, notes)
 
 
-def keras_signature(model, fmt: ModelFormat) -> ModelSignature:
-    """Inputs named by their input layers, outputs by the layers that produce them (tf-keras and Keras 3)."""
-    def layer_name(tensor, fallback: str) -> str:
-        history = getattr(tensor, "_keras_history", None)
-        layer = history[0] if history else None
-        return getattr(layer, "name", None) or fallback
-
-    if getattr(model, "inputs", None) is None:
-        raise ModelError(f"{getattr(model, 'name', 'the model')}: its inputs are not known (a subclassed model that was never built)")
-    inputs = tuple(TensorSpec(name=layer_name(t, f"input_{i}"), shape=_dims(t.shape[1:]), dtype=_dtype_name(t.dtype))
-                   for i, t in enumerate(model.inputs))
-    outputs = tuple(TensorSpec(name=layer_name(t, f"output_{i}"), shape=_dims(t.shape[1:]), dtype=_dtype_name(t.dtype))
-                    for i, t in enumerate(model.outputs))
-    parameters = int(sum(int(w.numpy().size) if hasattr(w, "numpy") else int(w.size) for w in model.weights))
-    return ModelSignature(format=fmt.value, inputs=inputs, outputs=_unique(outputs), parameters=parameters)
-
-
-def _is_tf_keras(model) -> bool:
-    return any(klass.__module__.startswith("tf_keras") for klass in type(model).__mro__)
+def library_mismatch(custom_objects: dict | None, fmt: ModelFormat) -> str | None:
+    """The custom classes given are of the other Keras (a Keras 3 layer for a tf-keras file, or the other way)."""
+    wanted, other = ("tf_keras", "keras") if fmt in (ModelFormat.KERAS2, ModelFormat.KERAS2_SAVEDMODEL) else ("keras", "tf_keras")
+    wrong = []
+    for name, value in (custom_objects or {}).items():
+        roots = {klass.__module__.split(".")[0] for klass in getattr(value, "__mro__", ())}
+        if other in roots and wanted not in roots:
+            wrong.append(name)
+    if not wrong:
+        return None
+    saved = "tf-keras (Keras 2)" if wanted == "tf_keras" else "Keras 3"
+    given = "Keras 3 (keras)" if other == "keras" else "tf-keras (tf_keras)"
+    return (f"saved by {saved}, but inputs.custom_objects gives {', '.join(wrong)} as {given} class(es); "
+            f"define them on {wanted}.layers.Layer (the library that saved the model)")
 
 
 def _called_signature(model, fmt: ModelFormat, sample) -> ModelSignature:
@@ -237,20 +174,6 @@ def _called_signature(model, fmt: ModelFormat, sample) -> ModelSignature:
     return ModelSignature(format=fmt.value, inputs=inputs, outputs=outputs, parameters=parameters)
 
 
-def _unique(specs: tuple) -> tuple:
-    seen: dict[str, int] = {}
-    named = []
-    for spec in specs:
-        count = seen.get(spec.name, 0)
-        seen[spec.name] = count + 1
-        named.append(spec if count == 0 else spec.model_copy(update={"name": f"{spec.name}_{count}"}))
-    return tuple(named)
-
-
-def _dims(shape) -> tuple:
-    return tuple(None if d is None or d == -1 else int(d) for d in shape)
-
-
 def _saved_model_signature(path: str, loaded) -> ModelSignature:
     signature = loaded.signatures.get("serving_default")
     if signature is None:
@@ -266,10 +189,6 @@ def _saved_model_signature(path: str, loaded) -> ModelSignature:
                       for name, spec in outputs.items()),
         parameters=parameters or None,
     )
-
-
-def _dtype_name(dtype) -> str:
-    return getattr(dtype, "name", str(dtype))
 
 
 # Layers that do nothing at inference (augmentation, noise, dropout): left out of the graph that is

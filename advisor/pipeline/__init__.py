@@ -1,0 +1,1 @@
+"""The pipeline: recommend, plan, load the data, run the attempts (in worker processes), compare, inspect, write the output folder."""

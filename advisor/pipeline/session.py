@@ -1,0 +1,134 @@
+"""The parent's side of one run or comparison: a worker opened on the plan and the data, whose crashes
+become failed attempts.
+
+    session = Session.open(plan, data, folder, progress)   the baseline measured (or why it could not be)
+    session.runnable(rungs)                                 the rungs the data and the model's format allow
+    session.attempt(rung)                                   an Attempt, written to attempts/; never a crash
+
+A worker that dies (a native crash, an out-of-memory kill) is replaced by a new one, opened on the
+same plan and data with the float32 baseline already made, so the ladder goes on.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from dataclasses import dataclass, field
+
+from advisor.errors import AdvisorError
+from advisor.models.report import Attempt, Baseline
+from advisor.models.rung import Rung
+from advisor.pipeline import worker as workers
+from advisor.pipeline.data import RunData, missing_data
+from advisor.pipeline.plan import Plan
+from advisor.pipeline.workbench import BASELINE_FILE, OpenJob, Opened
+
+
+@dataclass
+class Session:
+    plan: Plan
+    data: RunData
+    folder: object  # output.OutputFolder
+    progress: object
+    worker: object = None
+    opened: Opened | None = None
+    error: str | None = None  # why the float32 baseline could not be made
+    notes: list[str] = field(default_factory=list)
+    crashes: int = 0
+
+    @classmethod
+    def open(cls, plan: Plan, data: RunData, folder, progress, *, verbose: bool = False) -> Session:
+        session = cls(plan, data, folder, progress)
+        session.worker = workers.acquire(verbose) if _can_travel(plan) else _in_process(session)
+        session._open(baseline=None)
+        return session
+
+    def _job(self, baseline: bytes | None) -> OpenJob:
+        return OpenJob(self.plan, self.data, baseline, str(self.folder.work))
+
+    def _open(self, baseline: bytes | None) -> None:
+        try:
+            opened = self.worker.call("open", self._job(baseline), self.progress)
+        except workers.Unpicklable as err:
+            self.worker = _in_process(self, str(err))
+            opened = self.worker.call("open", self._job(baseline), self.progress)
+        except workers.WorkerCrashed as crash:
+            self.crashes += 1
+            if baseline is None:
+                self.error = f"the float32 baseline could not be made: the worker {crash.describe()}"
+                return
+            raise AdvisorError(f"a new worker could not reopen the run: it {crash.describe()}") from None
+        if baseline is None:
+            self.opened = opened
+            self.folder.write(BASELINE_FILE, opened.content)
+
+    @property
+    def baseline(self) -> Baseline | None:
+        return self.opened.baseline if self.opened else None
+
+    @property
+    def all_notes(self) -> list[str]:
+        return [*(self.opened.notes if self.opened else self.data.notes), *self.notes]
+
+    def runnable(self, rungs) -> list[Rung]:
+        """The rungs the data and the model's format can support; the others are noted and left out."""
+        kept = []
+        for rung in rungs:
+            missing = missing_data(rung, self.data, self.plan.rules)
+            reason = f"skipped: {missing[1]} (inputs.{missing[0]})" if missing else self._format_reason(rung)
+            if reason:
+                self.notes.append(f"{rung.label}: {reason}")
+            else:
+                kept.append(rung)
+        return kept
+
+    def _format_reason(self, rung: Rung) -> str | None:
+        rules, family = self.plan.rules, self.opened.model_family if self.opened else self.plan.model_format
+        for name in (*rung.pre_steps, rung.scheme):
+            if not rules.takes_format(name, family):
+                entry = rules.schemes.get(name) or rules.pre_step_catalog[name]
+                label = rules.model_formats[family].label if family in rules.model_formats else family
+                return f"skipped: {name} needs {entry.model_need or 'another model format'}; the model is {label}"
+        return None
+
+    def attempt(self, rung: Rung) -> Attempt:
+        """One rung produced, measured and judged in the worker; a crash is this attempt's failure."""
+        started = time.perf_counter()
+        try:
+            attempted = self.worker.call("attempt", rung, self.progress)
+        except workers.WorkerCrashed as crash:
+            self.crashes += 1
+            self._open(baseline=self.opened.content)  # a fresh worker for the rungs after this one
+            return Attempt(scheme=rung.scheme, pre_steps=list(rung.pre_steps), backend=rung.backend, variant=rung.variant,
+                           error=f"the worker {crash.describe()}", seconds=round(time.perf_counter() - started, 2))
+        for path, content in attempted.files.items():
+            self.folder.write(path, content)
+        return attempted.attempt
+
+    def close(self, healthy: bool = True) -> None:
+        if self.worker is None:
+            return
+        if healthy:
+            workers.release(self.worker)
+        else:
+            self.worker.kill()
+        self.worker = None
+
+
+def _can_travel(plan: Plan) -> bool:
+    """Whether the plan pickles (a model object or a metric function defined where a worker cannot
+    import it does not)."""
+    if plan.in_memory is None and plan.metric is None:
+        return True
+    try:
+        pickle.dumps(plan)
+    except Exception:
+        return False
+    return True
+
+
+def _in_process(session: Session, why: str | None = None) -> workers.InProcess:
+    reason = f" ({why})" if why else ""
+    session.notes.append(f"the model object or metric function cannot be sent to a worker process{reason}: attempts "
+                         "run in this process, where a native crash would end the run")
+    return workers.InProcess()
