@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test check bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the everyday tier: everything that needs no TensorFlow, in under a minute
+check: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not tf and not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -9,7 +9,6 @@ import os
 import platform
 import statistics
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -38,12 +37,9 @@ def machine() -> dict:
         memory = round(pages / 2**30, 1)
     except (ValueError, OSError):
         pass
-    packages = {}
-    for name in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "litert-quantizer", "numpy"):
-        try:
-            packages[name] = version(name)
-        except PackageNotFoundError:
-            packages[name] = None
+    from advisor.pipeline.run import PACKAGES, package_versions
+
+    packages = package_versions((*PACKAGES, "numpy"))  # every tool the advisor drives, as installed
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

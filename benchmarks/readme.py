@@ -30,6 +30,9 @@ SECTIONS = [
      "The prediction reads only the model's file (no TensorFlow); the measured size is the advisor's own conversion. "
      "Biases and batch-norm statistics are set to non-zero random values first, as in trained models. `--fit` prints the "
      "graph-overhead constants that rules/schemes.yaml records. The full run (11 models) takes about 15 minutes."),
+    ("recommend_speed", "11. `advisor recommend` cold", "python benchmarks/recommend_speed.py",
+     "Fresh processes, interleaved with `python -c pass` so both see the same machine; a probe process checks that "
+     "TensorFlow was not imported."),
     ("backends", "10. TFLite converter against LiteRT Quantizer", "python benchmarks/backends.py [--models NAME ...]",
      "Every scheme by each backend on the same model and data. The digits CNN and the MLP are trained and labelled (top-1 "
      "drop); the Table 1 CNNs have random weights (batch norms set from the inputs) and random inputs, so only fidelity is "

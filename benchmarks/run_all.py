@@ -9,6 +9,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RUNS = [
     ["advisor_cost.py"],
+    ["recommend_speed.py"],
     ["digits_accuracy.py"],
     ["ladder_economy.py"],
     ["selective_bench.py"],
@@ -21,7 +22,7 @@ RUNS = [
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    for run in RUNS[:6] if quick else RUNS:
+    for run in RUNS[:7] if quick else RUNS:
         command = [sys.executable, str(HERE / run[0]), *run[1:], *(["--quick"] if quick else [])]
         print("$", " ".join(command[1:]), flush=True)
         subprocess.run(command, check=True, cwd=HERE)

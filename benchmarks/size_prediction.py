@@ -126,26 +126,6 @@ def measure(path: Path, schemes: list[str], folder: Path) -> dict[str, int]:
     return sizes
 
 
-def recommend_seconds(model: Path, runs: int = 7) -> list[float]:
-    """Wall time of cold `advisor recommend --json` processes with a size goal on `model`."""
-    import json
-    import subprocess
-    import sys
-    import time
-
-    with tempfile.TemporaryDirectory() as tmp:
-        answers = Path(tmp) / "answers.json"
-        answers.write_text(json.dumps({"data": "unlabelled", "hardware": "cpu", "goals": {"min_size_reduction": 0.7},
-                                       "inputs": {"model": str(model)}}))
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "advisor", "recommend", "--answers", str(answers), "--json"],
-                           capture_output=True, check=False)
-            times.append(time.perf_counter() - start)
-    return times
-
-
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--models", nargs="*", help=f"a subset of {SMALL + BIG}")
@@ -208,20 +188,13 @@ def main() -> None:
     summary += ("\n\nselective_integer is predicted at full integer's size, where it starts: it then keeps in float the "
                 "layers its measurement ranks worst (none to 8, and only while the size goal holds), which no "
                 "prediction from the file can know; its rows are shown and left out of the largest error.")
-    import statistics
-
-    with tempfile.TemporaryDirectory() as tmp:
-        timed = build("mlp" if args.quick else "MobileNet", Path(tmp))
-        seconds = recommend_seconds(timed)
-    median = statistics.median(seconds)
-    summary += (f"\n\n`advisor recommend` with a 70% size goal on {'the MLP' if args.quick else 'MobileNet v1 (.h5, 17 MB)'}: "
-                f"median {median:.3f} s over {len(seconds)} cold processes (goal: 0.3 s), TensorFlow not imported.")
+    summary += "\n\n`advisor recommend` with a size goal on MobileNet v1's .h5 is timed by benchmarks/recommend_speed.py."
     save("size_prediction", args, rows,
          markdown_table(["model", "parameters", "scheme", "predicted bytes", "measured bytes", "error"], table) + summary,
-         {"largest_error": worst, "recommend_seconds": seconds, "goals": _goals(worst, big, median, args.quick)})
+         {"largest_error": worst, "goals": _goals(worst, big)})
 
 
-def _goals(worst: float, big: list[float], median: float, quick: bool) -> list[str]:
+def _goals(worst: float, big: list[float]) -> list[str]:
     def met(ok: bool) -> str:
         return "met" if ok else "NOT met"
 
@@ -229,9 +202,6 @@ def _goals(worst: float, big: list[float], median: float, quick: bool) -> list[s
              f"{met(worst <= 0.10)}"]
     if big:
         goals.append(f"size prediction over 1M parameters: largest error {max(big):.1%} (goal <= 3%): {met(max(big) <= 0.03)}")
-    if not quick:
-        goals.append(f"recommend with a size goal on MobileNet v1's .h5: {median:.3f} s cold, median (goal <= 0.3 s): "
-                     f"{met(median <= 0.3)}")
     return goals
 
 

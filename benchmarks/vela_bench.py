@@ -70,7 +70,9 @@ def main() -> None:
               r.get("error") or ""] for r in rows]
     text = markdown_table(["model", "target", "int8 size", "ops on the NPU", "SRAM KiB", "flash KiB", "DRAM KiB",
                            "Vela estimate ms", "clock", "host CPU ms (1 thread)", "note"], table)
-    text += ("\n\nVela 5.2.0 with its shipped Arm/vela.ini: U55 Ethos_U55_High_End_Embedded, Shared_Sram (weights in "
+    from importlib.metadata import version
+
+    text += (f"\n\nVela {version('ethos-u-vela')} (as installed) with its shipped Arm/vela.ini: U55 Ethos_U55_High_End_Embedded, Shared_Sram (weights in "
              "flash); U65 Ethos_U65_Client_Server, Dedicated_Sram_384KB (weights in DRAM). The host CPU column is "
              "this machine's x86 core through LiteRT, not a microcontroller's.")
     name = "vela" if not args.models or args.quick else "vela-" + "-".join(m.split()[0].lower() + m.split()[1].lower() for m in args.models)

@@ -34,3 +34,19 @@ def write_yaml(tmp_path):
         return path
 
     return write
+
+
+TF_PATHS = ("integration", "packaging", "test_benchmarks_quick.py")
+SLOW_PATHS = ("packaging", "test_benchmarks_quick.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tiers: `tf` for tests that run TensorFlow (integration, packaging, the benchmarks' smoke runs),
+    `slow` for the ones a day's work can skip (the whole rule-set sweep, packaging, the benchmarks).
+    `make check` runs neither: `pytest -m "not tf and not slow"`."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        if parts[0] in TF_PATHS:
+            item.add_marker(pytest.mark.tf)
+        if parts[0] in SLOW_PATHS:
+            item.add_marker(pytest.mark.slow)

@@ -51,9 +51,10 @@ def _cmd_schema(args) -> int:
 def _cmd_rules_check(args) -> int:
     from advisor.engine.rules import load_rules
     from advisor.engine.soundness import check_rules
+    from advisor.executor.produce import step_of
 
     rules = load_rules(args.rules)
-    problems, tried = check_rules(rules)
+    problems, tried = check_rules(rules, step_of=step_of)
     for problem in problems:
         print(f"advisor: rules: {problem}", file=sys.stderr)
     if problems:
@@ -162,7 +163,18 @@ def _version() -> str:
     return f"advisor {__version__}"
 
 
+def _terminate(signum, frame):
+    """SIGTERM ends the command as Ctrl-C does: every `with` block cleans up (no staging folder is left)."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (the library calls main from one)
+        pass
     try:
         args = build_parser().parse_args(argv)
         return args.handler(args)

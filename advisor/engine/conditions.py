@@ -45,7 +45,7 @@ class Condition(NamedTuple):
 
 def fact_names() -> list[str]:
     """Every fact a rule may test."""
-    from advisor.engine.rules import Target
+    from advisor.models.rules import Target
     from advisor.models.answers import Answers, Goals
 
     names = [name for name in Answers.model_fields if name not in ("goals", "inputs")]

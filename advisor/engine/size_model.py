@@ -25,6 +25,9 @@ ACTIVATION_LAYERS = ("ReLU", "Activation")
 # layers the converter expresses in several ops (a 1D convolution is a 2D one between EXPAND_DIMS and
 # SQUEEZE; a separable one is a depthwise and a pointwise convolution)
 OPS_PER_LAYER = {"Conv1D": 3, "Conv1DTranspose": 3, "SeparableConv1D": 4, "SeparableConv2D": 2}
+# LiteRT's fused UNIDIRECTIONAL_SEQUENCE_LSTM takes the input, recurrent and bias weights of each of the four
+# gates as separate tensors (so dynamic range's 1,024-value floor applies per gate)
+GATES = {"LSTM": 4}
 
 
 @dataclass(frozen=True)
@@ -111,14 +114,15 @@ def convert(tensors: ModelTensors) -> Converted:
             continue
         layer_kernels = [(role, shape) for role, shape in weights if len(shape) >= 2]
         biases = [shape for role, shape in weights if len(shape) < 2]
+        gates = GATES.get(layer.kind, 1)  # a fused LSTM stores each gate's weights as a tensor of its own
         for role, shape in layer_kernels:
             elements = 1
             for dim in shape:
                 elements *= dim
             kind = "DepthwiseConv2D" if role == "depthwise_kernel" else layer.kind
-            kernels.append(Kernel(elements, _channels(layer.kind, role, shape), kind))
+            kernels.extend([Kernel(elements // gates, _channels(layer.kind, role, shape) // gates, kind)] * gates)
         for shape in biases:
-            vectors.append(shape[0] if shape else 1)
+            vectors.extend([(shape[0] if shape else 1) // gates] * gates)
         ops += OPS_PER_LAYER.get(layer.kind, 1) + (layer.activation not in FUSED_ACTIVATIONS)
         if layer_kernels and layer.kind in FOLDS_INTO:
             previous = (layer.name, kernels[-1].channels, bool(biases))

@@ -35,8 +35,9 @@ class Problem(NamedTuple):
         return f"{self.file}: {self.node}: {self.message}"
 
 
-def goal_values(rules: RuleSet) -> dict[str, list]:
-    """Representative values for each goal: none, and either side of every threshold the rules use."""
+def goal_values(rules: RuleSet, sides=(-EPSILON, 0.0, EPSILON)) -> dict[str, list]:
+    """Representative values for each goal: none, and every threshold the rules use and either side of it
+    (`sides`)."""
     size = {rules.schemes[s].max_size_reduction for s in rules.schemes}
     size |= {1 - (1 - r) * _remaining(rules, leaf) for r in set(size) for leaf in _pre_step_leaves(rules)}
     accuracy = {cls.expected_drop for cls in rules.accuracy.values()}
@@ -51,7 +52,7 @@ def goal_values(rules: RuleSet) -> dict[str, list]:
         name = key.split(".", 1)[1]
         if name not in Goals.model_fields or name in ("compressed_download", "max_size_mb"):
             continue
-        candidates = {round(v + d, 6) for v in points for d in (-EPSILON, 0.0, EPSILON)}
+        candidates = {round(v + d, 6) for v in points for d in sides}
         values[name] = [None] + sorted(v for v in candidates if _valid(name, v))
     return values
 
@@ -76,12 +77,13 @@ def _valid(name: str, value: float) -> bool:
         return False
 
 
-def answer_space(rules: RuleSet) -> Iterator[Answers]:
-    """Every combination of the enumerated answers with representative goal values."""
-    goals = goal_values(rules)
+def answer_space(rules: RuleSet, *, targets=None, coarse: bool = False) -> Iterator[Answers]:
+    """Every combination of the enumerated answers with representative goal values (each threshold and
+    either side of it; `coarse`: just above each, an eighth of the answers), for every target or those named."""
+    goals = goal_values(rules, sides=(EPSILON,) if coarse else (-EPSILON, 0.0, EPSILON))
     names = list(goals)
     for data, hardware, fine_tune, sensitive, compressed in itertools.product(
-        rules.data_level_ids, rules.targets, (True, False), (False, True), (False, True)
+        rules.data_level_ids, targets or list(rules.targets), (True, False), (False, True), (False, True)
     ):
         for combo in itertools.product(*(goals[n] for n in names)):
             goal = {n: v for n, v in zip(names, combo) if v is not None}
@@ -125,22 +127,24 @@ def digest(rec) -> str:
     return hashlib.sha256(rec.model_dump_json().encode()).hexdigest()[:16]
 
 
-def fresh_process_digests(rules: RuleSet) -> Callable[[], list[str]]:
+def fresh_process_digests(rules: RuleSet, targets=None, coarse: bool = False) -> Callable[[], list[str]]:
     """Start another Python process, with another hash seed, that works out the digest of every
     answer's recommendation walking the answer space backwards; the function returned waits for it
     and gives them in answer-space order (it runs beside this process's own sweep)."""
     code = (
-        "import sys\n"
+        "import sys, json\n"
         "from advisor.engine.rules import load_rules\n"
         "from advisor.engine.soundness import answer_space, digest\n"
         "from advisor.engine.evaluate import recommend\n"
-        "rules = load_rules(sys.argv[1])\n"
-        "found = [digest(recommend(a, rules)) for a in reversed(list(answer_space(rules)))]\n"
+        "rules = load_rules(sys.argv[1]); space = json.loads(sys.argv[2])\n"
+        "found = [digest(recommend(a, rules)) for a in reversed(list(answer_space(rules, **space)))]\n"
         "sys.stdout.write('\\n'.join(reversed(found)))\n"
     )
+    import json
+
     env = {**os.environ, "PYTHONHASHSEED": str(int(os.environ.get("PYTHONHASHSEED", "0") or 0) + 7919)}
-    process = subprocess.Popen([sys.executable, "-c", code, str(rules.folder)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen([sys.executable, "-c", code, str(rules.folder), json.dumps({"targets": targets, "coarse": coarse})],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
     def wait() -> list[str]:
         out, err = process.communicate()
@@ -151,10 +155,10 @@ def fresh_process_digests(rules: RuleSet) -> Callable[[], list[str]]:
     return wait
 
 
-def executor_problems(rules: RuleSet) -> list[Problem]:
-    """Every `executor:` must import and take (context, model)."""
+def executor_problems(rules: RuleSet, step_of: Callable) -> list[Problem]:
+    """Every `executor:` must import and take (context, model): `step_of(rules, name, backend)` resolves
+    one (the executor's own, which the CLI passes in; the engine imports no executor)."""
     from advisor.errors import RulesError
-    from advisor.executor.produce import step_of
 
     problems = []
     for kind, entries in (("schemes", rules.schemes), ("pre_steps", rules.pre_step_catalog)):
@@ -169,17 +173,19 @@ def executor_problems(rules: RuleSet) -> list[Problem]:
     return problems
 
 
-def check_rules(rules: RuleSet, *, limit: int = 20,
-                replay: Callable[[RuleSet], Callable[[], list[str]]] = fresh_process_digests) -> tuple[list[Problem], int]:
-    """All problems found (at most `limit` of each kind) and the number of answers tried. `replay`
-    starts working out every answer's recommendation digest independently (another process)."""
+def check_rules(rules: RuleSet, *, limit: int = 20, step_of: Callable | None = None, targets=None, coarse: bool = False,
+                replay: Callable | None = fresh_process_digests) -> tuple[list[Problem], int]:
+    """All problems found (at most `limit` of each kind) and the number of answers tried, over the answer
+    space (`targets` and `coarse` narrow it). `step_of` resolves executors (None: not checked); `replay`
+    starts working out every answer's recommendation digest independently (another process; None: no
+    determinism proof)."""
     tree_file = str(rules.folder / "tree.yaml")
     reached: set[str] = set()
-    problems: list[Problem] = executor_problems(rules)
-    replayed = replay(rules)
+    problems: list[Problem] = executor_problems(rules, step_of) if step_of is not None else []
+    replayed = replay(rules, targets, coarse) if replay is not None else None
     tried = 0
     here: list[str] = []
-    space = list(answer_space(rules))
+    space = answer_space(rules, targets=targets, coarse=coarse)
     for answers in space:
         tried += 1
         facts = build_facts(answers, rules, None)
@@ -189,17 +195,21 @@ def check_rules(rules: RuleSet, *, limit: int = 20,
                 problems.append(Problem(tree_file, part, f"no rule holds for {_describe(answers)} (add a last rule without `when`)"))
             reached.update(node.id for node in path)
         rec = recommend(answers, rules)
-        here.append(digest(rec))
+        if replayed is not None:
+            here.append(digest(rec))
         for broken in violations(answers, rules, rec):
             if len(problems) < limit:
                 problems.append(Problem(tree_file, rec.rationale[0].rule, f"{broken}, for {_describe(answers)}"))
-    elsewhere = replayed()
-    differing = [i for i, (a, b) in enumerate(zip(here, elsewhere)) if a != b]
-    if len(elsewhere) != len(here):
-        problems.append(Problem(tree_file, "engine", f"the replay gave {len(elsewhere)} recommendations for {len(here)} answers"))
-    for i in differing[:limit]:
-        problems.append(Problem(tree_file, "engine", f"not deterministic: another process recommends otherwise for {_describe(space[i])}"))
-    for node in rules.nodes():
+    if replayed is not None:
+        elsewhere = replayed()
+        differing = [i for i, (a, b) in enumerate(zip(here, elsewhere)) if a != b]
+        if len(elsewhere) != len(here):
+            problems.append(Problem(tree_file, "engine", f"the replay gave {len(elsewhere)} recommendations for {len(here)} answers"))
+        if differing:
+            space = list(answer_space(rules, targets=targets, coarse=coarse))
+            for i in differing[:limit]:
+                problems.append(Problem(tree_file, "engine", f"not deterministic: another process recommends otherwise for {_describe(space[i])}"))
+    for node in rules.nodes() if targets is None else ():  # a space narrowed to some targets cannot reach every rule
         if node.id not in reached:
             problems.append(Problem(tree_file, node.where, "unreachable: no answer reaches this rule (an earlier rule always wins)"))
     return problems, tried

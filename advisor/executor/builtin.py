@@ -20,13 +20,7 @@ EVAL_SIZE = 360
 SEED = 0
 
 
-def cache_dir() -> Path:
-    override = os.environ.get("ADVISOR_CACHE_DIR")
-    if override:
-        return Path(override)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("advisor"))
+from advisor.resources import cache_dir  # noqa: E402  (where the trained model is kept)
 
 
 @functools.lru_cache(maxsize=1)

@@ -34,6 +34,9 @@ class LoadedModel:
     metadata: Metadata = field(default_factory=Metadata, repr=False)  # what the given .tflite carried beside its graph
     float_tflite: bytes | None = field(default=None, repr=False)  # the converter's float32 file, once made
     batch: int | None = None  # the batch the model is converted at: its own, else dynamic (1 once that failed)
+    batch_note: str | None = None  # why the batch was fixed at 1, when it was
+    id_inputs: tuple[str, ...] = ()  # inputs that hold integer ids (an embedding looks them up): never quantized
+    convertible: object | None = field(default=None, repr=False)  # a tf-keras copy converted in its place (fused LSTMs)
     _keras2: object | None = field(default=None, repr=False)
 
     @classmethod
@@ -45,7 +48,35 @@ class LoadedModel:
         fmt = ModelFormat.KERAS2 if _is_tf_keras(model) else ModelFormat.KERAS3
         signature = keras_signature(model, fmt) if known_inputs(model) else _called_signature(model, fmt, sample)
         model, notes = inference_graph(model, fmt)
-        return cls(path, fmt, model, None, signature, None, notes)
+        return cls(path, fmt, model, None, signature, None, notes, batch=signature.batch)
+
+    def fuse_recurrent(self, sample) -> str | None:
+        """Keras 3 LSTMs convert to WHILE loops; rebuilt in tf-keras they convert to LiteRT's fused
+        UNIDIRECTIONAL_SEQUENCE_LSTM (GRUs have no fused kernel either way). The tf-keras copy is converted
+        in place of the model when it computes the same outputs on `sample` (a Dataset); a note says so."""
+        if self.format is not ModelFormat.KERAS3 or self.keras is None or not _has_lstm(self.keras) or sample is None:
+            return None
+        import numpy as np
+
+        from advisor.executor.keras3_to_keras2 import to_keras2
+        from advisor.executor.tf_env import quiet
+
+        try:
+            with quiet():
+                rebuilt = to_keras2(self.keras, self.custom_objects)
+                rows = {name: array[:8] for name, array in sample.inputs.items()}
+                feed = list(rows.values()) if len(rows) > 1 else next(iter(rows.values()))
+                ours = rebuilt(feed, training=False)
+                theirs = self.keras(feed, training=False)
+        except Exception:  # a layer tf-keras cannot rebuild: the model converts as it is
+            return None
+        ours, theirs = (o if isinstance(o, (list, tuple)) else [o] for o in (ours, theirs))
+        close = all(np.allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5) for a, b in zip(ours, theirs))
+        if not close:
+            return None
+        self.convertible = rebuilt
+        return ("the model's Keras 3 LSTM layers are converted from a tf-keras copy of the model (the same outputs on the "
+                "data), so that they become LiteRT's fused UNIDIRECTIONAL_SEQUENCE_LSTM instead of WHILE loops")
 
     @property
     def is_keras2(self) -> bool:
@@ -134,7 +165,8 @@ def load_model(path: str, custom_objects: dict | None = None, fmt: ModelFormat |
     if fmt is ModelFormat.SAVEDMODEL:
         return LoadedModel(str(path), fmt, None, model, _saved_model_signature(path, model))
     model, notes = inference_graph(model, fmt)
-    return LoadedModel(str(path), fmt, model, None, keras_signature(model, fmt), custom_objects, notes)
+    signature = keras_signature(model, fmt)
+    return LoadedModel(str(path), fmt, model, None, signature, custom_objects, notes, batch=signature.batch)
 
 
 def library_mismatch(custom_objects: dict | None, fmt: ModelFormat) -> str | None:
@@ -189,6 +221,18 @@ def _saved_model_signature(path: str, loaded) -> ModelSignature:
                       for name, spec in outputs.items()),
         parameters=parameters or None,
     )
+
+
+def _has_lstm(model) -> bool:
+    def walk(layer):
+        yield layer
+        for attribute in ("layers", "forward_layer", "backward_layer", "layer"):
+            inner = getattr(layer, attribute, None)
+            for child in inner if isinstance(inner, (list, tuple)) else [inner] if inner is not None else []:
+                if child is not layer:
+                    yield from walk(child)
+
+    return any(type(layer).__name__ == "LSTM" for layer in walk(model))
 
 
 # Layers that do nothing at inference (augmentation, noise, dropout): left out of the graph that is

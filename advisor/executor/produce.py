@@ -32,7 +32,6 @@ class Producer:
     def __init__(self, rules, context: StepContext):
         self.rules = rules
         self.context = context
-        self.notes: list[str] = []  # what producing the float32 baseline taught (e.g. a batch of 1)
         self._pre_stepped: dict[tuple[str, ...], tuple[Any, dict]] = {}
 
     def produce(self, rung, judge: Judge | None = None) -> StepResult:
@@ -44,7 +43,13 @@ class Producer:
         result = _step(scheme_step)(context, model)
         if not result.content:
             raise SchemeFailed(f"{rung.scheme}: its step returned no .tflite")
-        return StepResult(content=result.content, extras={**extras, **result.extras}, notes=result.notes)
+        content = result.content
+        metadata = self.context.loaded.metadata
+        if metadata:  # what the given .tflite carried beside its graph travels into every model made from it
+            from advisor.reading.tflite_repair import carry_metadata
+
+            content = carry_metadata(content, metadata)
+        return StepResult(content=content, extras={**extras, **result.extras}, notes=result.notes)
 
     def _after(self, pre_steps: tuple[str, ...], references: tuple[str, ...]) -> tuple[Any, dict]:
         """(tf-keras model, extras) after the pre-steps; (None, {}) for the model as loaded."""

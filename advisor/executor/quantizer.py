@@ -47,6 +47,8 @@ def _quantize(context: StepContext, model, scheme: str, configure, calibrate: bo
         with quiet():
             engine = quantizer.Quantizer(bytearray(source))
             configure(engine)
+            if calibrate and context.loaded.id_inputs:
+                _keep_inputs_float(engine)
             result = engine.quantize(_calibrate(engine, context, source, scheme) if calibrate else None)
     except SchemeFailed:
         raise
@@ -57,8 +59,22 @@ def _quantize(context: StepContext, model, scheme: str, configure, calibrate: bo
     finally:
         task.finish()
     content = bytes(result.quantized_model)
+    if context.integer_io:  # an integer-only target runs batch 1: the quantizer keeps the float model's dynamic batch
+        from advisor.reading.tflite_repair import fix_batch
+
+        content = fix_batch(content, 1)
     _verify_loads(content, scheme)
     return content
+
+
+def _keep_inputs_float(engine) -> None:
+    """The model's inputs stay float32 (LiteRT Quantizer quantizes all of a model's inputs or none): an input
+    of integer ids must not become int8."""
+    from litert_quantizer import qtyping
+    from litert_quantizer.algorithm_manager import AlgorithmName
+
+    engine.update_quantization_recipe(regex=".*", operation_name=qtyping.TFLOperationName.INPUT,
+                                      algorithm_key=AlgorithmName.NO_QUANTIZE)
 
 
 def _calibrate(engine, context: StepContext, source: bytes, scheme: str):

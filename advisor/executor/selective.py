@@ -116,7 +116,7 @@ def _convert_keeping_float(context: StepContext, model, layers: list[str]) -> by
 def _converter(context: StepContext, model):
     tf = tensorflow()
     with quiet():
-        converter = conv.converter_for(model, context.loaded, context.batch, context.workdir)
+        converter = conv.converter_for(model, context.loaded, conv.batch_of(context), context.workdir)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = _calibration(context)
     return converter
@@ -125,4 +125,4 @@ def _converter(context: StepContext, model):
 def _calibration(context: StepContext, by_name: bool = True):
     if context.representative is None:
         raise SchemeFailed("selective_integer calibrates on a representative sample (inputs.representative)")
-    return conv.representative_dataset(context.representative, by_name=by_name)
+    return conv.representative_dataset(context.representative, by_name=by_name, ids=context.loaded.id_inputs)

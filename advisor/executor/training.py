@@ -117,33 +117,98 @@ def quantization_aware(model, data: Dataset, options, *, preserve: tuple[str, ..
                 qat = quantize.quantize_apply(annotated)
         except (ValueError, RuntimeError, TypeError, KeyError) as err:
             raise SchemeFailed(f"quantization-aware training cannot wrap this model: {_one_line(err)}") from None
+    calibrate_ranges(qat, model, data)
     compile_for_task(qat, options.learning_rate, data)
     logs = fit(qat, data, epochs=options.epochs, batch_size=options.batch_size, label="qat", progress=progress)
     return qat, logs, left
 
 
+CALIBRATION_SAMPLES = 500
+
+
+def calibrate_ranges(qat, float_model, data: Dataset) -> int:
+    """Start every activation quantizer of a QAT model at the range its layer's float output has on the
+    training inputs (as post-training calibration would), not TFMOT's [-6, 6]: a layer whose outputs reach
+    60 would otherwise be clipped at 6 from the first step. Returns how many ranges were set."""
+    import tf_keras
+
+    from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer, quantize_wrapper
+
+    x = _first(features(data), CALIBRATION_SAMPLES)
+    named = [layer for layer in float_model.layers if not isinstance(layer, tf_keras.layers.InputLayer)]
+    with quiet():
+        probe = tf_keras.Model(float_model.inputs, [layer.output for layer in named])
+        produced = probe.predict(x, verbose=0, batch_size=64)
+    produced = produced if isinstance(produced, list) else [produced]
+    ranges = {layer.name: (float(np.min(out)), float(np.max(out))) for layer, out in zip(named, produced)}
+    inputs = [np.asarray(v) for v in (x.values() if isinstance(x, dict) else [x])]
+    low_in, high_in = min(float(v.min()) for v in inputs), max(float(v.max()) for v in inputs)
+    set_ = 0
+    for layer in qat.layers:
+        if isinstance(layer, quantize_wrapper.QuantizeWrapper) and layer.layer.name in ranges:
+            low, high = ranges[layer.layer.name]
+            for variable in layer.weights:
+                if variable.name.endswith(("post_activation_min:0", "output_min:0")):
+                    variable.assign(min(0.0, low))
+                    set_ += 1
+                elif variable.name.endswith(("post_activation_max:0", "output_max:0")):
+                    variable.assign(max(0.0, high))
+        elif isinstance(layer, quantize_layer.QuantizeLayer):
+            for variable in layer.weights:
+                if variable.name.endswith("_min:0"):
+                    variable.assign(min(0.0, low_in))
+                elif variable.name.endswith("_max:0"):
+                    variable.assign(max(0.0, high_in))
+    return set_
+
+
 def annotate_supported(model, mot):
-    """(the model with every layer TFMOT's 8-bit registry supports annotated, the names of the others)."""
+    """(the model annotated for QAT, the names of the layers left unannotated).
+
+    When TFMOT supports every layer, the whole model is annotated, as `quantize_model` does, so its
+    layout transforms fold each batch normalization into the convolution before it. Otherwise each layer
+    TFMOT supports is annotated, and so is every batch normalization right after an annotated
+    convolution or dense layer (the same transforms fold it); the rest stay float."""
     import tf_keras
 
     from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import default_8bit_quantize_registry
 
     registry = default_8bit_quantize_registry.Default8BitQuantizeRegistry()
-    left: list[str] = []
-
-    def annotate(layer):
-        if isinstance(layer, tf_keras.layers.InputLayer):
-            return layer
-        if registry.supports(layer):
-            return mot.quantization.keras.quantize_annotate_layer(layer)
-        left.append(layer.name)
-        return layer
-
-    annotated = tf_keras.models.clone_model(model, clone_function=annotate)
-    if len(left) == len([layer for layer in model.layers if not isinstance(layer, tf_keras.layers.InputLayer)]):
+    layers = [layer for layer in model.layers if not isinstance(layer, tf_keras.layers.InputLayer)]
+    foldable = {layer.name for layer in layers if _folds_after_annotated(layer, registry)}
+    supported = {layer.name for layer in layers if registry.supports(layer)} | foldable
+    left = [layer.name for layer in layers if layer.name not in supported]
+    if not supported:
         raise SchemeFailed(f"quantization-aware training: TFMOT supports none of this model's layers ({', '.join(left[:6])}); "
                            "it needs a QuantizeConfig for them (tfmot quantize_annotate_layer)")
-    return annotated, left
+    if not left and isinstance(model, (tf_keras.Sequential, tf_keras.Model)) and _functional(model):
+        return mot.quantization.keras.quantize_annotate_model(model), []
+
+    def annotate(layer):
+        if layer.name in supported and not isinstance(layer, tf_keras.layers.InputLayer):
+            return mot.quantization.keras.quantize_annotate_layer(layer)
+        return layer
+
+    return tf_keras.models.clone_model(model, clone_function=annotate), left
+
+
+FOLDS_INTO = ("Conv2D", "DepthwiseConv2D", "Dense")
+
+
+def _folds_after_annotated(layer, registry) -> bool:
+    """A batch normalization whose only input is a convolution or dense layer TFMOT annotates."""
+    if type(layer).__name__ not in ("BatchNormalization", "SyncBatchNormalization"):
+        return False
+    nodes = getattr(layer, "inbound_nodes", None) or getattr(layer, "_inbound_nodes", [])
+    if len(nodes) != 1:
+        return False
+    inbound = nodes[0].inbound_layers
+    inbound = inbound if isinstance(inbound, (list, tuple)) else [inbound]
+    return len(inbound) == 1 and type(inbound[0]).__name__ in FOLDS_INTO and registry.supports(inbound[0])
+
+
+def _functional(model) -> bool:
+    return type(model).__name__ in ("Sequential", "Functional") or getattr(model, "_is_graph_network", False)
 
 
 def _preserving_scheme(mot, preserve: tuple[str, ...]):

@@ -125,7 +125,11 @@ class Attempt(_Model):
     hardware: HardwareReport | None = None
     verdicts: list[Verdict] = Field(default_factory=list)
     passed: bool = False
-    error: str | None = Field(None, description="Why the scheme could not be carried out.")
+    error: str | None = Field(None, description="Why the attempt could not be made or measured (a crash with its "
+                              "signal), or why its file shows the scheme did not take effect.")
+    weights_by_dtype: dict[str, int] = Field(default_factory=dict, description="Bytes of the constant tensors in the "
+                                             ".tflite by dtype, read back from the file.")
+    warnings: list[str] = Field(default_factory=list, description="What to know before shipping it, whatever the goals say.")
     notes: list[str] = Field(default_factory=list)
     seconds: float | None = Field(None, description="Wall time of producing and measuring the attempt.")
 
@@ -137,6 +141,7 @@ class Attempt(_Model):
 class Baseline(_Model):
     artifact: str
     metrics: Metrics
+    weights_by_dtype: dict[str, int] = Field(default_factory=dict)
 
 
 class Report(_Model):

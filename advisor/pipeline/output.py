@@ -38,7 +38,18 @@ class OutputFolder:
         self.staging = self.path.parent / f".{self.path.name}{PARTIAL}-{os.getpid()}"
         self.work = self.staging / ".work"
         self._created_parents: list[Path] = []
+        self._remove_stale()
         self._open()
+
+    def _remove_stale(self) -> None:
+        """A staging folder left by an advisor that was killed (kill -9, a power cut) is removed by the next run."""
+        if not self.path.parent.is_dir():
+            return
+        prefix = f".{self.path.name}{PARTIAL}-"
+        for left in self.path.parent.glob(f"{prefix}*"):
+            pid = left.name[len(prefix):]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                shutil.rmtree(left, ignore_errors=True)
 
     def _open(self) -> None:
         missing = []
@@ -103,6 +114,16 @@ class OutputFolder:
     def __exit__(self, kind, value, traceback) -> None:
         if kind is not None:
             self.discard()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _exchange(a: Path, b: Path) -> bool:

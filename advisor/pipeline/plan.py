@@ -35,6 +35,7 @@ class Plan:
     rungs: tuple[Rung, ...]
     baseline: Rung  # the float32 model every attempt is measured against
     model_file: ModelFile | None = None  # the model as read from its file (None for the built-in model)
+    facts: ModelFacts | None = None  # what the engine knew of it: each scheme's predicted size
     model_format: str | None = None  # the model's format as the rules name it (keras, savedmodel, tflite)
     metric: Callable | None = None  # a task metric given as a callable (library use)
     custom_objects: str | None = None  # the module inputs.custom_objects names (imported where the model loads)
@@ -78,8 +79,8 @@ def plan(answers: Answers, rules: RuleSet | None = None, options: RunOptions | N
     if answers.task.metric and answers.task.metric.startswith(PYTHON_PREFIX) and metric is None:
         import_metric(answers.task.metric)  # a module that does not import is bad input now, not mid-run
     check_custom_objects(answers.inputs.custom_objects)
-    return Plan(answers, rules, options, rec, typed, baseline, found, model_format, metric, answers.inputs.custom_objects,
-                in_memory)
+    return Plan(answers, rules, options, rec, typed, baseline, found, facts, model_format, metric,
+                answers.inputs.custom_objects, in_memory)
 
 
 def facts_for(answers: Answers, rules: RuleSet, in_memory: InMemory | None = None) -> tuple[ModelFile | None, ModelFacts | None]:

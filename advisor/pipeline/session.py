@@ -44,20 +44,24 @@ class Session:
         return session
 
     def _job(self, baseline: bytes | None) -> OpenJob:
-        return OpenJob(self.plan, self.data, baseline, str(self.folder.work))
+        return OpenJob(self.plan, self.data, baseline, str(self.folder.work), self.opened.batch if self.opened else None)
 
     def _open(self, baseline: bytes | None) -> None:
         try:
             opened = self.worker.call("open", self._job(baseline), self.progress)
         except workers.Unpicklable as err:
+            if self.plan.in_memory is None and self.plan.metric is None:  # files only: the worker runs other code
+                raise AdvisorError(f"the worker process could not read the run's job ({err}); is the advisor being "
+                                   "upgraded while it runs?") from None
             self.worker = _in_process(self, str(err))
             opened = self.worker.call("open", self._job(baseline), self.progress)
-        except workers.WorkerCrashed as crash:
+        except (workers.WorkerCrashed, workers.WorkerBug) as failure:
             self.crashes += 1
+            why = self._failure(failure)
             if baseline is None:
-                self.error = f"the float32 baseline could not be made: the worker {crash.describe()}"
+                self.error = f"the float32 baseline could not be made: {why}"
                 return
-            raise AdvisorError(f"a new worker could not reopen the run: it {crash.describe()}") from None
+            raise AdvisorError(f"a new worker could not reopen the run: {why}") from None
         if baseline is None:
             self.opened = opened
             self.folder.write(BASELINE_FILE, opened.content)
@@ -96,14 +100,24 @@ class Session:
         started = time.perf_counter()
         try:
             attempted = self.worker.call("attempt", rung, self.progress)
-        except workers.WorkerCrashed as crash:
+        except (workers.WorkerCrashed, workers.WorkerBug) as failure:
             self.crashes += 1
-            self._open(baseline=self.opened.content)  # a fresh worker for the rungs after this one
+            why = self._failure(failure)
+            if isinstance(failure, workers.WorkerCrashed):
+                self._open(baseline=self.opened.content)  # a fresh worker for the rungs after this one
             return Attempt(scheme=rung.scheme, pre_steps=list(rung.pre_steps), backend=rung.backend, variant=rung.variant,
-                           error=f"the worker {crash.describe()}", seconds=round(time.perf_counter() - started, 2))
+                           error=why, seconds=round(time.perf_counter() - started, 2))
         for path, content in attempted.files.items():
             self.folder.write(path, content)
         return attempted.attempt
+
+    def _failure(self, failure: Exception) -> str:
+        """A crash or a bug in the worker, in one line (a bug's traceback goes to the notes)."""
+        if isinstance(failure, workers.WorkerCrashed):
+            return f"the worker {failure.describe()}"
+        lines = [line for line in str(failure).strip().splitlines() if line.strip()]
+        self.notes.append("an internal error in the worker (a bug in the advisor; please report it):\n" + str(failure).strip())
+        return f"an internal error in the worker: {lines[-1] if lines else 'unknown'} (its traceback is in the notes)"
 
     def close(self, healthy: bool = True) -> None:
         if self.worker is None:

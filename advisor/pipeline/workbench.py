@@ -19,6 +19,7 @@ from advisor.models.report import Attempt, Baseline, Metrics
 from advisor.models.rung import Rung
 from advisor.pipeline.data import BUILTIN, RunData
 from advisor.pipeline.plan import Plan
+from advisor.validator.effect import weights_by_dtype
 
 SEARCH_SAMPLES = 500  # inputs a searching step (selective_integer) judges its candidates on
 BASELINE_FILE = "attempts/float32.tflite"
@@ -33,6 +34,7 @@ class OpenJob:
     data: RunData
     baseline: bytes | None = None
     workdir: str | None = None  # scratch space the parent cleans up (else one of the worker's own)
+    batch: int | None = None  # the batch an earlier worker learned the model converts at
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Opened:
     model_format: str  # keras2, keras3, savedmodel, ...
     model_family: str  # as the rules name it: keras, savedmodel, tflite
     model_source: str
+    batch: int | None = None  # the batch the model converts at (None: dynamic)
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,25 @@ def task_metric(plan: Plan, signature, data: RunData):
     return metric
 
 
+def id_inputs(signature, content: bytes, data: RunData) -> tuple[str, ...]:
+    """The float inputs that the float32 .tflite uses as indices and whose data are whole numbers."""
+    import numpy as np
+
+    from advisor.models.signature import tensor_name
+    from advisor.reading.tflite import index_inputs
+
+    indexing = set(index_inputs(content))
+    sample = data.representative or data.eval or data.train
+    found = []
+    for spec in signature.inputs:
+        if not ({spec.name, tensor_name(spec.name)} & indexing) or np.dtype(spec.dtype).kind != "f" or sample is None:
+            continue
+        values = sample.inputs.get(spec.name)
+        if values is not None and np.array_equal(values, np.round(values)):
+            found.append(spec.name)
+    return tuple(found)
+
+
 def load(plan: Plan, data: RunData, progress):
     """The model as the executor works with it: the library's object, the built-in model or the file."""
     from advisor.executor import builtin
@@ -221,7 +243,10 @@ class Workbench:
 
         plan, data = job.plan, job.data
         notes = list(data.notes)
+        _phase(progress, "loading the model")
         loaded = load(plan, data, progress)
+        if job.batch is not None:
+            loaded.batch = job.batch
         notes.extend(loaded.notes)
         signature = loaded.signature
         for role in ("representative", "train", "eval"):
@@ -229,6 +254,9 @@ class Workbench:
             if dataset is not None:
                 setattr(data, role, bind(dataset, f"inputs.{role}", signature))
         metric = task_metric(plan, signature, data)
+        fused = loaded.fuse_recurrent(data.representative or data.eval or data.train)
+        if fused:
+            notes.append(fused)
         representative = None
         if data.representative is not None:
             representative, note = representative_sample(data.representative, limit=plan.options.representative_limit)
@@ -244,15 +272,22 @@ class Workbench:
         from advisor.validator.task import output_kinds
 
         kinds, told = output_kinds(signature, content, plan.answers.task, metric)
+        ids = id_inputs(signature, content, data)
+        if ids:
+            loaded.id_inputs = ids
+            told.append(f"input{'s' if len(ids) > 1 else ''} {', '.join(repr(n) for n in ids)} hold{'' if len(ids) > 1 else 's'} "
+                        "integer ids (an embedding looks them up), so no scheme quantizes them: the converter takes them as "
+                        "int32 and LiteRT Quantizer keeps the model's inputs float32")
         signature = signature.with_kinds(kinds)
         loaded.signature = signature
         measure.signature = signature
         metrics = measure(content, "float32", progress)
-        baseline = Baseline(artifact=BASELINE_FILE, metrics=metrics)
+        baseline = Baseline(artifact=BASELINE_FILE, metrics=metrics, weights_by_dtype=weights_by_dtype(content))
         if job.baseline is None:
             made = "read" if loaded.tflite is not None else "converted"
             notes.append(f"float32 baseline {made} and measured in {time.perf_counter() - started:.1f} s")
-            notes.extend(producer.notes)
+            if loaded.batch_note:
+                notes.append(loaded.batch_note)
             notes.extend(told)
             if measure.fidelity_source:
                 notes.append(f"fidelity against float32 is measured on {measure.fidelity_source}")
@@ -264,9 +299,10 @@ class Workbench:
     @property
     def opened(self) -> Opened:
         return Opened(self.baseline, self.content, tuple(self.notes), self.loaded.format.value, self.loaded.format.family,
-                      self.loaded.path)
+                      self.loaded.path, self.loaded.batch)
 
     def attempt(self, rung: Rung, progress) -> Attempted:
+        from advisor.validator.effect import effect_problem
         from advisor.validator.hardware import check_model
         from advisor.validator.verdicts import passed, size_reduction, verdicts
         from advisor.validator.weights import weight_statistics
@@ -275,6 +311,7 @@ class Workbench:
         self.producer.context = replace(self.producer.context, progress=progress)
         started = time.perf_counter()
         label = rung.label
+        _phase(progress, f"producing {label}")
         try:
             produced = self.producer.produce(rung, judge=self.judge)
         except SchemeFailed as err:
@@ -303,7 +340,11 @@ class Workbench:
         if hardware.compiled is not None:  # the model the NPU compiler made, kept beside the attempt
             files[f"attempts/{label}_vela.tflite"] = hardware.compiled
         verdict_list = verdicts(answers.goals, metrics, latency_answers_goal=target.measured_on_host, hardware=answers.hardware,
-                                estimate=(hardware.estimated_ms, hardware.estimated_by))
+                                estimate=(hardware.estimated_ms, hardware.estimated_by), hardware_report=hardware)
+        facts = self.plan.facts
+        backend = rules.backends.get(rung.backend)
+        problem = effect_problem(rules.schemes[rung.scheme].effect, content, scheme=rung.scheme,
+                                 who=backend.title if backend else "the step", predicted=facts.bytes_of(rung.scheme) if facts else None)
         attempt = Attempt(
             scheme=rung.scheme,
             pre_steps=list(rung.pre_steps),
@@ -313,11 +354,40 @@ class Workbench:
             metrics=metrics,
             hardware=hardware,
             verdicts=verdict_list,
-            passed=passed(verdict_list, hardware, strict=answers.strict),
+            passed=problem is None and passed(verdict_list, hardware, strict=answers.strict),
+            error=problem,
+            weights_by_dtype=weights_by_dtype(content),
+            warnings=warnings(metrics, base),
             notes=list(produced.notes),
             seconds=round(time.perf_counter() - started, 2),
         )
         return Attempted(attempt, files)
+
+
+LOW_SQNR_DB = 10.0  # below this the outputs are more noise than a tenth of their signal
+SLOWER = 1.1  # a latency this much over float32's on the same host is slower, not noise
+
+
+def warnings(metrics: Metrics, baseline: Metrics) -> list[str]:
+    """What to know before shipping an attempt, whatever its goals: outputs far from float32's, and a model
+    slower than float32 on this host."""
+    found = []
+    fidelity = metrics.fidelity
+    if fidelity is not None and fidelity.worst_sqnr_db is not None and fidelity.worst_sqnr_db < LOW_SQNR_DB:
+        found.append(f"output '{fidelity.worst_output}' keeps only {fidelity.worst_sqnr_db:.1f} dB SQNR against float32 "
+                     f"(below {LOW_SQNR_DB:g} dB the quantization noise is over a tenth of the signal): check the model on "
+                     "your own task before shipping it")
+    if metrics.latency_ms is not None and baseline.latency_ms is not None and metrics.latency_ms > baseline.latency_ms * SLOWER:
+        found.append(f"slower than float32 on this host's CPU: {metrics.latency_ms:.3f} ms against {baseline.latency_ms:.3f} ms "
+                     f"({metrics.latency_ms / baseline.latency_ms:.1f}x)")
+    return found
+
+
+def _phase(progress, text: str) -> None:
+    """Tell the parent what the worker is doing now (what a crash is said to have interrupted)."""
+    announce = getattr(progress, "phase", None)
+    if announce is not None:
+        announce(text)
 
 
 @functools.cache

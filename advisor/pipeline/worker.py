@@ -175,7 +175,7 @@ class Worker:
                 message = self.connection.recv()
             except (EOFError, ConnectionResetError, OSError):
                 raise self._crashed(tasks) from None
-            except KeyboardInterrupt:
+            except BaseException:  # Ctrl-C, SIGTERM, an error in the caller: the worker's state is unknown
                 tasks.abandon("interrupted")
                 self.kill()
                 raise
@@ -264,9 +264,9 @@ def acquire(verbose: bool = False) -> Worker:
     return Worker(verbose=verbose).start()
 
 
-def release(worker: Worker) -> None:
-    """Keep a healthy worker for the next run of this process."""
-    if worker.alive:
+def release(worker) -> None:
+    """Keep a healthy worker process for the next run of this process (an InProcess stand-in is not kept)."""
+    if isinstance(worker, Worker) and worker.alive:
         _idle.append(worker)
     else:
         worker.close()
@@ -360,6 +360,8 @@ class _State:
             return self.bench.attempt(payload, progress)
         if kind == "ping":
             return os.getpid()
+        if kind == "imported":  # which of these modules the worker has imported (the no-TensorFlow tests ask)
+            return [name for name in payload if name in sys.modules]
         if kind == "crash":  # for tests: die as a native crash would
             os.kill(os.getpid(), payload or signal.SIGSEGV)
         raise RuntimeError(f"unknown request {kind!r}")

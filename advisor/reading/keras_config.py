@@ -132,6 +132,15 @@ def role(weight_name: str, kind: str, rank: int, position: int) -> str:
     return "kernel" if rank >= 2 else "bias"
 
 
+def wrapped_class(layer: dict) -> str:
+    """The class a layer computes as: a Bidirectional or TimeDistributed wrapper's inner layer's."""
+    kind = layer.get("class_name", "")
+    inner = layer.get("config", {}).get("layer")
+    if kind in ("Bidirectional", "TimeDistributed") and isinstance(inner, dict):
+        return inner.get("class_name", kind)
+    return kind
+
+
 def kind_from_roles(roles) -> str:
     names = {name for name, _ in roles}
     if names & set(NORM_ROLES):
@@ -150,7 +159,7 @@ def assemble(config: dict, weights: Weights, source: str) -> ModelTensors:
     layers = []
     graph = has_layer_graph(config)
     for layer in layers_of(config):
-        name, kind = layer_name(layer), layer.get("class_name", "")
+        name, kind = layer_name(layer), wrapped_class(layer)
         found = weights.pop(name, [])
         roles = tuple((role(weight, kind, len(shape), i), shape) for i, (weight, shape) in enumerate(found))
         layers.append(LayerTensors(name, kind, roles, activation(layer)))

@@ -93,7 +93,9 @@ def tensors_of(model) -> ModelTensors | None:
             for child in inner:
                 add(child)
             return
-        kind = type(layer).__name__
+        inner = getattr(layer, "forward_layer", None) or (getattr(layer, "layer", None)
+                                                           if type(layer).__name__ == "TimeDistributed" else None)
+        kind = type(inner or layer).__name__  # a wrapper computes as the layer it wraps
         found = [(w.name, tuple(int(d) for d in w.shape)) for w in getattr(layer, "weights", [])
                  if "float" in str(getattr(w, "dtype", "float32"))]
         roles = tuple((kc.role(name, kind, len(shape), i), shape) for i, (name, shape) in enumerate(found))

@@ -44,18 +44,14 @@ def read(handle, source: str) -> ModelFile:
 
 def _stored(archive: zipfile.ZipFile) -> dict[str, list[tuple[str, tuple[int, ...]]]]:
     """Float weights by the path of the object that owns them (the part before /vars/)."""
-    import h5py
+    from advisor.reading.hdf5 import open_hdf5
 
     stored: dict[str, list] = {}
-
-    def visit(name, node):
-        if isinstance(node, h5py.Dataset) and "/vars/" in f"/{name}" and not name.startswith(("optimizer", "metrics")) \
-                and node.dtype.kind == "f":
-            owner = f"/{name}".rsplit("/vars/", 1)[0].lstrip("/")
-            stored.setdefault(owner, []).append((name, tuple(int(d) for d in node.shape)))
-
-    with archive.open(WEIGHTS) as entry, h5py.File(entry, "r") as h5:  # stored uncompressed: seeks are cheap
-        h5.visititems(visit)
+    with archive.open(WEIGHTS) as entry:  # stored uncompressed: seeks are cheap
+        for name, node in open_hdf5(entry).visit_datasets():
+            if "/vars/" in f"/{name}" and not name.startswith(("optimizer", "metrics")) and node.kind == "f":
+                owner = f"/{name}".rsplit("/vars/", 1)[0].lstrip("/")
+                stored.setdefault(owner, []).append((name, node.shape))
     return {owner: sorted(found, key=lambda item: int(item[0].rsplit("/", 1)[-1])) for owner, found in stored.items()}
 
 

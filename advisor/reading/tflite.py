@@ -168,15 +168,52 @@ def weights(source: bytes | str | Path) -> list[Weight]:
             if dtype not in _NUMPY or len(shape) < 2 or not 0 <= tensor.Buffer() < model.BuffersLength():
                 continue
             buffer = model.Buffers(tensor.Buffer())
-            if buffer.DataLength() == 0:
+            if buffer.DataLength():
+                raw = buffer.DataAsNumpy().tobytes()
+            elif buffer.Offset():  # stored after the flatbuffer
+                raw = data[buffer.Offset():buffer.Offset() + buffer.Size()]
+            else:
                 continue
-            values = np.frombuffer(buffer.DataAsNumpy().tobytes(), dtype=_NUMPY[dtype])
+            values = np.frombuffer(raw, dtype=_NUMPY[dtype])
             if values.size != int(np.prod(shape)):
                 continue
             quant = tensor.Quantization()
             axis = quant.QuantizedDimension() if quant is not None and quant.ScaleLength() > 1 else None
             name = tensor.Name().decode(errors="replace") if tensor.Name() else f"tensor {i}"
             found.append(Weight(name, values.reshape(shape), axis))
+    return found
+
+
+@dataclass(frozen=True)
+class Constant:
+    dtype: str
+    elements: int
+    nbytes: int  # as stored (int4 packs two values a byte)
+
+
+def constants(source: bytes | str | Path) -> list[Constant]:
+    """Every constant tensor the file stores, with its bytes as stored (each buffer counted once)."""
+    data = bytes(source) if isinstance(source, (bytes, bytearray)) else _read(Path(source))
+    schema, _, type_names = _schema()
+    model = schema.Model.GetRootAs(data, 0)
+    found, seen = [], set()
+    for g in range(model.SubgraphsLength()):
+        sub = model.Subgraphs(g)
+        for i in range(sub.TensorsLength()):
+            tensor = sub.Tensors(i)
+            index = tensor.Buffer()
+            if index in seen or not 0 < index < model.BuffersLength():
+                continue
+            buffer = model.Buffers(index)
+            size = buffer.DataLength() or int(buffer.Size())
+            if not size:
+                continue
+            seen.add(index)
+            shape = tensor.ShapeAsNumpy() if tensor.ShapeLength() else ()
+            elements = 1
+            for dim in shape:
+                elements *= max(int(dim), 1)
+            found.append(Constant(type_names.get(tensor.Type(), str(tensor.Type())).lower(), elements, size))
     return found
 
 
@@ -187,17 +224,8 @@ def signature(source: bytes | str | Path):
 
     data = bytes(source) if isinstance(source, (bytes, bytearray)) else _read(Path(source))
     graph = read_graph(data)
-    schema, _, _ = _schema()
-    model = schema.Model.GetRootAs(data, 0)
-    by_index = {t.index: t for t in graph.tensors}
-    inputs = [(t.name, t) for t in graph.inputs]
-    outputs = [(t.name, t) for t in graph.outputs]
-    if model.SignatureDefsLength():
-        keys = [model.SignatureDefs(i).SignatureKey().decode() for i in range(model.SignatureDefsLength())]
-        chosen = model.SignatureDefs(keys.index("serving_default") if "serving_default" in keys else 0)
-        if chosen.SubgraphIndex() == 0:
-            inputs = [(chosen.Inputs(i).Name().decode(), by_index[chosen.Inputs(i).TensorIndex()]) for i in range(chosen.InputsLength())]
-            outputs = [(chosen.Outputs(i).Name().decode(), by_index[chosen.Outputs(i).TensorIndex()]) for i in range(chosen.OutputsLength())]
+    inputs = _signature_tensors(data, graph, "inputs")
+    outputs = _signature_tensors(data, graph, "outputs")
 
     kinds = output_kinds(graph)
 
@@ -208,6 +236,47 @@ def signature(source: bytes | str | Path):
     parameters = sum(t.elements for t in graph.tensors if t.constant)
     return ModelSignature(format="tflite", inputs=tuple(spec(*i) for i in inputs),
                           outputs=tuple(spec(name, t, kinds.get(t.index)) for name, t in outputs), parameters=parameters)
+
+
+INDEX_OPS = {"GATHER": 1, "EMBEDDING_LOOKUP": 0, "GATHER_ND": 1}  # op -> which input holds indices
+
+
+def index_inputs(source: bytes | str | Path) -> list[str]:
+    """The signature names of the inputs a float32 .tflite uses as indices (token ids into an embedding),
+    directly or through a CAST: quantizing them would destroy them."""
+    data = bytes(source) if isinstance(source, (bytes, bytearray)) else _read(Path(source))
+    graph = read_graph(data)
+    consumers: dict[int, list[tuple[OpInfo, int]]] = {}
+    for op in graph.ops:
+        for position, tensor in enumerate(op.inputs):
+            consumers.setdefault(tensor.index, []).append((op, position))
+
+    def indexes(tensor_index: int, depth: int = 0) -> bool:
+        for op, position in consumers.get(tensor_index, ()):
+            if INDEX_OPS.get(op.name) == position:
+                return True
+            if op.name in ("CAST", "RESHAPE", "SQUEEZE", "EXPAND_DIMS") and position == 0 and depth < 4 \
+                    and indexes(op.outputs[0].index, depth + 1):
+                return True
+        return False
+
+    names = {t.index: name for name, t in _signature_tensors(data, graph, "inputs")}
+    return [names[t.index] for t in graph.inputs if t.index in names and indexes(t.index)]
+
+
+def _signature_tensors(data: bytes, graph: Graph, which: str) -> list[tuple[str, TensorInfo]]:
+    """(name, tensor) of the serving signature's inputs or outputs (subgraph 0's, by tensor name, without one)."""
+    schema, _, _ = _schema()
+    model = schema.Model.GetRootAs(data, 0)
+    by_index = {t.index: t for t in graph.tensors}
+    if model.SignatureDefsLength():
+        keys = [model.SignatureDefs(i).SignatureKey().decode() for i in range(model.SignatureDefsLength())]
+        chosen = model.SignatureDefs(keys.index("serving_default") if "serving_default" in keys else 0)
+        if chosen.SubgraphIndex() == 0:
+            count = chosen.InputsLength() if which == "inputs" else chosen.OutputsLength()
+            entry = chosen.Inputs if which == "inputs" else chosen.Outputs
+            return [(entry(i).Name().decode(), by_index[entry(i).TensorIndex()]) for i in range(count)]
+    return [(t.name, t) for t in (graph.inputs if which == "inputs" else graph.outputs)]
 
 
 SCORE_OPS = ("SOFTMAX", "LOGISTIC", "LOG_SOFTMAX")

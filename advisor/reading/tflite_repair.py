@@ -86,6 +86,7 @@ def repair(data: bytes) -> Repaired:
     """The float32 model a backend can read, with a note for every change made."""
     flat, associated = split_associated(data)
     model = _unpack(flat)
+    _internalize(model, flat)
     notes: list[str] = []
     legacy = _normalize_operator_codes(model)
     if legacy:
@@ -112,6 +113,19 @@ def repair(data: bytes) -> Repaired:
     changed = legacy or made or densified or expanded
     content = (_pack(model) if changed else flat) + associated
     return Repaired(content, tuple(notes), metadata)
+
+
+def _internalize(model, flat: bytes) -> None:
+    """Buffers stored after the flatbuffer (at an offset) moved into it, so that packing keeps them."""
+    for buffer in model.buffers or ():
+        if getattr(buffer, "offset", 0):
+            buffer.data = np.frombuffer(flat[buffer.offset:buffer.offset + buffer.size], dtype=np.uint8)
+            buffer.offset, buffer.size = 0, 0
+
+
+def _external_buffers(flat: bytes) -> bool:
+    model = _schema().Model.GetRootAs(flat, 0)
+    return any(model.Buffers(i).Offset() for i in range(model.BuffersLength()))
 
 
 def _buffer(model, index: int):
@@ -267,11 +281,13 @@ def _drop_unused(model) -> None:
 
 
 def carry_metadata(content: bytes, metadata: Metadata) -> bytes:
-    """`content` with the source model's metadata buffers (where it lacks them) and associated files."""
+    """`content` with the source model's metadata buffers (where it lacks them) and associated files.
+    A model whose buffers live after its flatbuffer (at offsets) is not re-packed: its metadata buffers
+    are kept where the tool that made it kept them, and only the associated files are appended."""
     if not metadata:
         return content
     flat, _ = split_associated(content)
-    if metadata.buffers:
+    if metadata.buffers and not _external_buffers(flat):
         model = _unpack(flat)
         present = {entry.name.decode(errors="replace") for entry in model.metadata or ()}
         missing = [(name, data) for name, data in metadata.buffers if name not in present]
@@ -290,20 +306,21 @@ def carry_metadata(content: bytes, metadata: Metadata) -> bytes:
 
 
 def fix_batch(content: bytes, batch: int = 1) -> bytes:
-    """`content` with every dynamic leading dimension fixed at `batch` (an integer-only target needs it)."""
-    flat, associated = split_associated(content)
-    model = _unpack(flat)
-    changed = False
-    for graph in model.subgraphs:
-        for tensor in graph.tensors:
-            signature = tensor.shapeSignature
-            if signature is not None and len(signature) and int(signature[0]) == -1:
-                signature = [int(d) for d in signature]
+    """`content` with every dynamic leading dimension fixed at `batch` (an integer-only target needs it).
+    Edited in place (the vectors keep their length), so buffers stored after the flatbuffer keep their
+    offsets and whatever follows the flatbuffer stays as it is."""
+    schema = _schema()
+    data = bytearray(content)
+    model = schema.Model.GetRootAs(data, 0)
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for i in range(graph.TensorsLength()):
+            tensor = graph.Tensors(i)
+            if not tensor.ShapeSignatureLength():
+                continue
+            signature = tensor.ShapeSignatureAsNumpy()  # a view into `data`
+            if int(signature[0]) == -1:
                 signature[0] = batch
-                tensor.shapeSignature = signature
-                if tensor.shape is not None and len(tensor.shape):
-                    shape = [int(d) for d in tensor.shape]
-                    shape[0] = batch
-                    tensor.shape = shape
-                changed = True
-    return (_pack(model) if changed else flat) + associated
+                if tensor.ShapeLength():
+                    tensor.ShapeAsNumpy()[0] = batch
+    return bytes(data)

@@ -105,9 +105,13 @@ def print_report(report: Report, out: str, console: Console | None = None) -> No
         style = "green" if row[-1].startswith("PASS") else "red" if row[-1].startswith(("FAIL", "failed")) else None
         table.add_row(*row, style=style)
     console.print(table)
+    if report.error:
+        console.print(f"[bold red]nothing could be attempted:[/bold red] {report.error}")
     for i, a in enumerate(report.attempts):
         if a.error:
-            console.print(f"[red]{a.scheme}[/red]: {a.error}")
+            console.print(f"[red]{a.label}[/red]: {a.error}")
+        for warning in a.warnings:
+            console.print(f"[yellow]{a.label}: warning:[/yellow] {warning}")
         if a.hardware and a.hardware.problems:
             first = a.hardware.problems[0]
             more = f" (and {len(a.hardware.problems) - 1} more in report.md)" if len(a.hardware.problems) > 1 else ""
@@ -152,6 +156,8 @@ def markdown_report(report: Report, answers: Answers) -> str:
                          "every goal that was measured, not every goal; `--strict` makes an unmeasured goal fail.")
     else:
         lines.append("**No attempt met every goal**; no model.tflite was written.")
+    if report.error:
+        lines.append(f"**Nothing could be attempted**: {report.error}.")
     if report.stopped_by_budget:
         lines.append(f"**The search was stopped by its budget**: {budget_text(report)}.")
     metric = next((a.metrics.accuracy_metric for a in report.attempts if a.metrics and a.metrics.accuracy_metric), None)
@@ -168,7 +174,11 @@ def markdown_report(report: Report, answers: Answers) -> str:
         by = f" (by {a.backend})" if a.backend else ""
         lines.append(f"### {i}. {'+'.join([*a.pre_steps, a.scheme])}{by}: {verdict_text(a)}")
         if a.error:
-            lines.append(f"- could not be carried out: {a.error}")
+            lines.append(f"- **failed**: {a.error}")
+        for warning in a.warnings:
+            lines.append(f"- **warning**: {warning}")
+        if a.weights_by_dtype:
+            lines.append("- weights as stored: " + ", ".join(f"{dtype} {size:,} B" for dtype, size in a.weights_by_dtype.items()))
         for v in a.verdicts:
             measured = "not measured" if v.measured is None else f"{v.measured:g}"
             reason = f" ({v.reason})" if v.reason else ""
@@ -179,7 +189,11 @@ def markdown_report(report: Report, answers: Answers) -> str:
             lines.append(f"- fidelity against float32 on {f.inputs}{where}:")
             for name, o in f.outputs.items():
                 agreement = f", top-1 agreement {o.top1_agreement:.2%}" if o.top1_agreement is not None else ""
-                lines.append(f"  - `{name}`: SQNR {o.sqnr_db:g} dB, cosine {o.cosine}, max abs error {o.max_abs_error:g}{agreement}")
+                if o.decision_agreement is not None:
+                    agreement = f", decisions unchanged {o.decision_agreement:.2%}"
+                relative = f", relative error {o.relative_error:.3g}" if o.relative_error is not None else ""
+                lines.append(f"  - `{name}` ({o.kind or 'unknown kind'}): SQNR {o.sqnr_db:g} dB, cosine {o.cosine}, max abs error "
+                             f"{o.max_abs_error:g}{relative}{agreement}")
         for note in a.notes:
             lines.append(f"- note: {note}")
         extras = {k: v for k, v in (a.metrics.model_extra or {}).items()} if a.metrics else {}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from advisor.engine.rules import HardwareCheck, RuleSet
+from advisor.engine.rules import RuleSet
+from advisor.models.rules import HardwareCheck
 from advisor.models.report import HardwareReport, Problem
 from advisor.reading.tflite import Graph, OpInfo, read_graph
 

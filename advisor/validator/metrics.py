@@ -69,11 +69,22 @@ class Runner:
             raise ValueError(f"the .tflite has {len(details)} {kind}, the model {len(names)}")
         return dict(zip(names, details))
 
-    def _prepare(self, batch: int) -> None:
-        for detail in self.inputs.values():
-            if detail["shape_signature"][0] == -1:
-                self.interpreter.resize_tensor_input(detail["index"], [batch, *detail["shape"][1:]])
+    def _prepare(self, batch: int, shapes: dict[str, tuple]) -> None:
+        """Size the inputs for `batch` (and every other dimension the model leaves open, from the data's
+        `shapes`) and allocate, once per size (allocating again is not free, and some kernels, int8 LSTMs
+        among them, do not survive it)."""
+        wanted = {}
+        for name, detail in self.inputs.items():
+            signature = list(detail["shape_signature"])
+            shape = [batch, *(shapes[name] if -1 in signature[1:] else detail["shape"][1:])]
+            wanted[name] = tuple(int(d) for d in shape)
+        if getattr(self, "_prepared", None) == wanted:
+            return
+        for name, detail in self.inputs.items():
+            if -1 in list(detail["shape_signature"]):
+                self.interpreter.resize_tensor_input(detail["index"], list(wanted[name]))
         self.interpreter.allocate_tensors()
+        self._prepared = wanted
 
     def batch(self) -> int:
         first = next(iter(self.inputs.values()))
@@ -82,7 +93,7 @@ class Runner:
     def predict(self, data, *, progress=None, label: str = "running") -> dict[str, np.ndarray]:
         """Every output (dequantized to float32) for every row of `data` (a Dataset)."""
         batch = self.batch()
-        self._prepare(batch)
+        self._prepare(batch, {name: data.inputs[name].shape[1:] for name in self.inputs})
         task = progress.task(label, total=len(data)) if progress is not None else None
         results: dict[str, list] = {name: [] for name in self.outputs}
         for start in range(0, len(data), batch):
@@ -104,7 +115,7 @@ class Runner:
 
     def latency(self, row: dict[str, np.ndarray], runs: int) -> tuple[float, float]:
         """(median ms, p90 ms) of single-input invokes after a warm-up, on this host's CPU."""
-        self._prepare(1)
+        self._prepare(1, {name: row[name].shape[1:] for name in self.inputs})
         for name, detail in self.inputs.items():
             self.interpreter.set_tensor(detail["index"], _to_input(row[name], detail))
         for _ in range(WARMUP):

@@ -8,9 +8,11 @@ from advisor.models.report import HardwareReport, Metrics, Verdict
 
 
 def verdicts(goals: Goals, metrics: Metrics, *, latency_answers_goal: bool, hardware: str,
-             estimate: tuple[float | None, str | None] = (None, None)) -> list[Verdict]:
+             estimate: tuple[float | None, str | None] = (None, None),
+             hardware_report: HardwareReport | None = None) -> list[Verdict]:
     """One verdict per goal. `estimate`: a compiler's latency estimate for the target (Vela's) and
-    who made it; it answers a latency goal where the host's CPU cannot."""
+    who made it; it answers a latency goal where the host's CPU cannot. `hardware_report` says why a
+    goal measured on the target (working memory) could not be."""
     result = []
     if goals.min_size_reduction is not None:
         result.append(
@@ -52,16 +54,33 @@ def verdicts(goals: Goals, metrics: Metrics, *, latency_answers_goal: bool, hard
         result.append(_at_least("min_sqnr_db", goals.min_sqnr_db, fidelity.worst_sqnr_db if fidelity else None,
                                 "no inputs (inputs.eval or inputs.representative) to compare the outputs with float32's on"))
     if goals.max_prediction_change is not None:
-        why = ("no inputs (inputs.eval or inputs.representative) to compare the outputs with float32's on" if fidelity is None
-               else "no output of the model is class scores, so there is no top-1 class to change")
+        if fidelity is None:
+            why = "no inputs (inputs.eval or inputs.representative) to compare the outputs with float32's on"
+        else:
+            values = ", ".join(f"'{name}'" for name, o in fidelity.outputs.items() if o.kind != "scores")
+            why = (f"no output is class scores ({values} hold values: boxes, landmarks, embeddings or regression), so no "
+                   "class can change; task.outputs: {NAME: scores} marks an output that classifies")
         result.append(_at_most("max_prediction_change", goals.max_prediction_change,
                                fidelity.prediction_change if fidelity else None, why))
     if goals.max_ram_kb is not None:
         ram = metrics.ram_bytes / 1024 if metrics.ram_bytes is not None else None
         result.append(_at_most("max_ram_kb", goals.max_ram_kb, round(ram, 3) if ram is not None else None,
-                               f"working memory is not measured for {hardware} (only the microcontroller interpreter's "
-                               "tensor arena and Vela's SRAM for Ethos-U are)"))
+                               _why_no_ram(hardware, hardware_report)))
     return result
+
+
+def _why_no_ram(hardware: str, report: HardwareReport | None) -> str:
+    """The true cause of an unmeasured working memory: the target's tool could not run or compile the model,
+    is not installed, or the target has no such measurement."""
+    if report is not None:
+        for problem in report.problems:
+            if "Microcontrollers interpreter cannot run" in problem.reason or problem.reason.startswith("Vela could not"):
+                return f"not measured: {problem.reason}"
+        for text in (*report.notes, *report.warnings):
+            if "install" in text and ("tflite-micro" in text or "Vela" in text):
+                return f"not measured: {text}"
+    return (f"working memory is not measured for {hardware}: only the microcontroller interpreter's tensor arena and "
+            "Vela's SRAM for the Ethos-U targets are")
 
 
 def passed(verdict_list: list[Verdict], hardware: HardwareReport | None, *, strict: bool = False) -> bool:

@@ -2,6 +2,8 @@
 
 import json
 import subprocess
+
+import pytest
 import sys
 
 from tests.conftest import ROOT
@@ -70,7 +72,9 @@ def test_schema_lists_the_rule_sets_targets(cli):
     assert schema["additionalProperties"] is False
 
 
+@pytest.mark.slow
 def test_rules_check_passes_on_the_shipped_rules(cli):
+    """The whole answer space, twice (here and in a fresh process): the suite's one full sweep."""
     result = cli("rules", "check")
     assert result.returncode == 0, result.stderr
     assert "sound" in result.stdout

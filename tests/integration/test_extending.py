@@ -42,7 +42,9 @@ def test_a_scheme_registered_in_a_rules_folder_runs_end_to_end(dense_keras, tmp_
     (folder / "tree.yaml").write_text(yaml.safe_dump(tree, sort_keys=False))
 
     rules = load_rules(folder)
-    assert check_rules(rules)[0] == []
+    from advisor.executor.produce import step_of
+
+    assert check_rules(rules, step_of=step_of, coarse=True, targets=["cpu"])[0] == []
     answers = parse_answers({"data": "none", "hardware": "cpu", "inputs": {"model": str(dense_keras)}}, rules=rules)
     report = run(answers, rules=rules, out=tmp_path / "out")
     assert report.recommendation.scheme == "weights_in_half"

@@ -4,27 +4,27 @@ import pytest
 
 from advisor.engine.evaluate import recommend
 from advisor.engine.rules import load_rules
-from advisor.engine.soundness import answer_space, check_rules
+from advisor.engine.soundness import answer_space
 
 RULES = load_rules()
-SPACE = list(answer_space(RULES))
-
-
-def test_the_space_covers_every_enumerated_answer():
-    seen = {(a.data, a.hardware, a.can_fine_tune, a.activation_sensitive, a.goals.compressed_download) for a in SPACE}
-    assert len(seen) == 3 * 10 * 2 * 2 * 2  # data levels, targets, fine-tune, sensitive, compressed
-    assert len(SPACE) > 10_000
-
-
-def test_shipped_rules_are_sound():
-    problems, tried = check_rules(RULES)
-    assert problems == []
-    assert tried == len(SPACE)
+# the whole space (184,800 answers) is swept once, by `advisor rules check` in the slow tier
+# (tests/cli/test_recommend_cli.py); these tests read a coarse space built in a fixture, never at import
 
 
 @pytest.fixture(scope="module")
-def recommendations():
-    return [(a, recommend(a, RULES)) for a in SPACE]
+def space():
+    return list(answer_space(RULES, coarse=True))
+
+
+def test_the_space_covers_every_enumerated_answer(space):
+    seen = {(a.data, a.hardware, a.can_fine_tune, a.activation_sensitive, a.goals.compressed_download) for a in space}
+    assert len(seen) == 3 * 10 * 2 * 2 * 2  # data levels, targets, fine-tune, sensitive, compressed
+    assert len(space) > 10_000
+
+
+@pytest.fixture(scope="module")
+def recommendations(space):
+    return [(a, recommend(a, RULES)) for a in space]
 
 
 def test_never_a_scheme_whose_data_or_fine_tuning_is_missing(recommendations):
@@ -88,7 +88,7 @@ def test_a_tflite_model_never_gets_a_scheme_or_pre_step_that_needs_a_keras_graph
 
     tflite = ModelFacts(format="tflite")
     checked = 0
-    for answers in SPACE[::7]:
+    for answers in list(answer_space(RULES, coarse=True))[::7]:
         rec = recommend(answers, RULES, tflite)
         for name in (*rec.ladder, *rec.pre_steps):
             assert RULES.takes_format(name, "tflite"), (answers, name)
