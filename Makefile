@@ -17,12 +17,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/advisor demo
 
+# the whole suite, one pytest worker per core
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 # the everyday tier: everything that needs no TensorFlow, in under a minute
 check: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not tf and not slow"
+	$(BIN)/python -m pytest -q -n auto -m "not tf and not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -145,7 +145,7 @@ def main() -> None:
         for row in json.loads(args.measured.read_text())["rows"]:
             earlier.setdefault(row["model"], {})[row["scheme"]] = row["measured_bytes"]
     names = args.models or (QUICK if args.quick else SMALL + BIG)
-    rows, table, fit_rows = [], [], []
+    rows, table, fit_rows, fit_models = [], [], [], []
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
@@ -159,6 +159,7 @@ def main() -> None:
             size = rules.schemes[scheme].size
             weights = size_model.weight_bytes(converted, size, rules.catalog.size_model.parameter_bytes)
             fit_rows.append((scheme, converted.ops, converted.constants, actual - weights, actual))
+            fit_models.append(name)
             error = predicted[scheme] / actual - 1
             rows.append({"model": name, "parameters": tensors.parameters, "scheme": scheme, "predicted_bytes": predicted[scheme],
                          "measured_bytes": actual, "error": round(error, 4), "ops": converted.ops,
@@ -168,16 +169,34 @@ def main() -> None:
     if args.fit:  # non-negative least squares on the relative error, so small models weigh as much as big ones
         from scipy.optimize import nnls
 
-        for scheme in sorted({r[0] for r in fit_rows}):
-            data = [r for r in fit_rows if r[0] == scheme]
-            if scheme == "selective_integer":
-                continue
-            a = np.array([[1, ops, constants] for _, ops, constants, _, _ in data], dtype=float)
+        def fitted(data):
+            a = np.array([[1, ops, constants] for _, _, ops, constants, _, _ in data], dtype=float)
             b = np.array([residual for *_, residual, _ in data], dtype=float)
             scale = 1 / np.array([actual for *_, actual in data], dtype=float)
-            coef, _ = nnls(a * scale[:, None], b * scale)
+            return nnls(a * scale[:, None], b * scale)[0]
+
+        held_out = []
+        for scheme in sorted({r[0] for r in fit_rows}):
+            data = [(model, *r) for model, r in zip(fit_models, fit_rows) if r[0] == scheme]
+            if scheme == "selective_integer":
+                continue
+            coef = fitted(data)
             print(f"{scheme}: {{base: {coef[0]:.0f}, per_op: {coef[1]:.0f}, per_constant: {coef[2]:.0f}}}")
-    judged = [r for r in rows if r["scheme"] != "selective_integer"]
+            for left_out in sorted({d[0] for d in data}):  # leave one model out: fit on the others, predict it
+                rest = [d for d in data if d[0] != left_out]
+                if len(rest) < 3:
+                    continue
+                base, per_op, per_constant = fitted(rest)
+                for model, _, ops, constants, residual, actual in (d for d in data if d[0] == left_out):
+                    predicted_bytes = actual - residual + base + per_op * ops + per_constant * constants
+                    held_out.append((abs(predicted_bytes / actual - 1), model, scheme))
+        if held_out:
+            worst_held = max(held_out)
+            print(f"held out (each model predicted by a fit on the others): largest error {worst_held[0]:.1%} "
+                  f"({worst_held[1]}, {worst_held[2]})")
+            rows.append({"model": "leave-one-out", "scheme": "all", "held_out_error": round(worst_held[0], 4),
+                         "worst": [worst_held[1], worst_held[2]]})
+    judged = [r for r in rows if r["scheme"] not in ("selective_integer", "all")]
     worst = max(abs(r["error"]) for r in judged)
     big = [abs(r["error"]) for r in judged if r["parameters"] > 1_000_000]
     summary = (f"\n\nLargest error: {worst:.1%} (goal: 10%); over 1M parameters: {max(big):.1%} (goal: 3%)." if big

@@ -58,22 +58,22 @@ def _budget_options(p) -> None:
 
 
 def _answers(args, rules):
-    """The answers file, with --strict and the budget flags laid over it."""
-    from advisor.pipeline.recommend import parse_answers
-    from advisor.models.answers import read_answers_file
+    """The answers file, with --strict and the budget flags laid over it (the flags checked on their own,
+    the answers validated once)."""
+    from pydantic import ValidationError
 
-    answers = read_answers_file(args.answers, rules=rules)
+    from advisor.models.answers import Budget, read_answers_file
+    from advisor.models.validation import describe_validation_error
+
     flags = {k: getattr(args, k) for k in ("max_attempts", "max_minutes") if getattr(args, k, None) is not None}
-    if getattr(args, "strict", False):
-        answers = answers.model_copy(update={"strict": True})
-    if not flags:
-        return answers
-    raw = answers.model_dump(exclude_defaults=True)
-    raw["budget"] = {**raw.get("budget", {}), **flags}
     try:
-        return parse_answers(raw, rules=rules, source="options")
-    except BadInput as err:
-        raise BadInput(str(err).replace("options: budget.", "--").replace("_", "-")) from None
+        Budget(**flags)
+    except ValidationError as err:
+        raise BadInput(describe_validation_error(err, Budget, "options").replace("options: ", "--", 1).replace("_", "-", 1)) from None
+    overrides = {"budget": flags} if flags else {}
+    if getattr(args, "strict", False):
+        overrides["strict"] = True
+    return read_answers_file(args.answers, rules=rules, overrides=overrides)
 
 
 def _options(args):

@@ -42,7 +42,10 @@ class Budget:
     max_minutes: float | None = None
 
     def exhausted(self, attempts: int, minutes: float) -> str | None:
-        """Why no further attempt may start, or None."""
+        """Why no further attempt may start, or None. The first attempt always starts: a budget bounds the
+        search, it does not forgo it (and a run whose setup outlasts a tiny time budget still tries one)."""
+        if attempts == 0:
+            return None
         if self.max_attempts is not None and attempts >= self.max_attempts:
             return f"the budget of {self.max_attempts} attempt(s) was used up"
         if self.max_minutes is not None and minutes >= self.max_minutes:

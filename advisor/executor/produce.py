@@ -9,6 +9,7 @@ from typing import Any
 
 from advisor.errors import RulesError, SchemeFailed
 from advisor.executor.step import Judge, StepContext, StepResult, resolve
+from advisor.models.report import StepFindings
 
 
 def step_of(rules, name: str, backend: str | None = None):
@@ -32,13 +33,13 @@ class Producer:
     def __init__(self, rules, context: StepContext):
         self.rules = rules
         self.context = context
-        self._pre_stepped: dict[tuple[str, ...], tuple[Any, dict]] = {}
+        self._pre_stepped: dict[tuple[str, ...], tuple[Any, StepFindings]] = {}
 
     def produce(self, rung, judge: Judge | None = None) -> StepResult:
         """The .tflite of a Rung (its pre-steps, then its scheme, by the steps it names), with what every
         step measured."""
         *pre, scheme_step = rung.steps
-        model, extras = self._after(tuple(rung.pre_steps), tuple(pre))
+        model, findings = self._after(tuple(rung.pre_steps), tuple(pre))
         context = replace(self.context, applied=tuple(rung.pre_steps), judge=judge)
         result = _step(scheme_step)(context, model)
         if not result.content:
@@ -49,21 +50,21 @@ class Producer:
             from advisor.reading.tflite_repair import carry_metadata
 
             content = carry_metadata(content, metadata)
-        return StepResult(content=content, extras={**extras, **result.extras}, notes=result.notes)
+        return StepResult(content=content, findings=findings.merged(result.findings), notes=result.notes)
 
-    def _after(self, pre_steps: tuple[str, ...], references: tuple[str, ...]) -> tuple[Any, dict]:
-        """(tf-keras model, extras) after the pre-steps; (None, {}) for the model as loaded."""
+    def _after(self, pre_steps: tuple[str, ...], references: tuple[str, ...]) -> tuple[Any, StepFindings]:
+        """(tf-keras model, findings) after the pre-steps; (None, no findings) for the model as loaded."""
         if not pre_steps:
-            return None, {}
+            return None, StepFindings()
         if pre_steps not in self._pre_stepped:
-            model, extras = self._after(pre_steps[:-1], references[:-1])
+            model, findings = self._after(pre_steps[:-1], references[:-1])
             name = pre_steps[-1]
             if self.context.train is None:
                 raise SchemeFailed(f"{name} fine-tunes the model and needs labelled training data (inputs.train)")
             result = _step(references[-1])(replace(self.context, applied=pre_steps[:-1]), model)
             if result.model is None:
                 raise SchemeFailed(f"{name}: its step returned no model")
-            self._pre_stepped[pre_steps] = (result.model, {**extras, **result.extras})
+            self._pre_stepped[pre_steps] = (result.model, findings.merged(result.findings))
         return self._pre_stepped[pre_steps]
 
 

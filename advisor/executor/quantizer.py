@@ -12,6 +12,8 @@ SavedModel is converted to float32 by the TFLite converter first.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from advisor.errors import SchemeFailed
@@ -140,11 +142,16 @@ def weight_only_int4(context: StepContext, model) -> StepResult:
     return StepResult(content=_quantize(context, model, "weight_only_int4", _recipe("weight_only_wi4_afp32")))
 
 
+def scope_regex(tensor: str) -> str:
+    """The recipe regex for the op that outputs `tensor`: LiteRT Quantizer matches re.search against an op's
+    scope, its output names each followed by ';'. Anchored, so that no op whose name contains another's
+    (`dense_1`, `my_dense`) is left float with it."""
+    return f"(^|;){re.escape(tensor)};"
+
+
 def selective_integer(context: StepContext, model) -> StepResult:
     """static_wi8_ai8, with the layers its own validation ranks worst (error over the quantization
     step, as LiteRT's debugger ranks them) left unquantized through the recipe's regex scope."""
-    import re
-
     from advisor.executor.selective import Layer, keep_worst_in_float
     from advisor.reading.tflite import read_graph, tensor_scales
 
@@ -200,7 +207,7 @@ def selective_integer(context: StepContext, model) -> StepResult:
 
             _recipe("static_wi8_ai8")(engine)
             for layer in layers:
-                engine.update_quantization_recipe(regex=re.escape(layer), operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                engine.update_quantization_recipe(regex=scope_regex(layer), operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
                                                   algorithm_key=AlgorithmName.NO_QUANTIZE)
 
         return _quantize(context, model, f"selective_integer, {len(layers)} layer(s) in float", configure, calibrate=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from advisor.executor import training
 from advisor.executor.convert import calibration, convert
 from advisor.executor.step import StepContext, StepResult
+from advisor.models.report import StepFindings
 
 
 def float32(context: StepContext, model) -> StepResult:
@@ -67,26 +68,26 @@ def qat(context: StepContext, model) -> StepResult:
     trained, logs, left = training.quantization_aware(start, context.train, context.options, preserve=context.applied,
                                                       progress=context.progress)
     content = convert(context, trained, "qat", _int8_everywhere(context))
-    extras = {"qat_train_accuracy": round(logs["accuracy"], 4)} if "accuracy" in logs else {}
+    findings = StepFindings(qat_train_accuracy=round(logs["accuracy"], 4) if "accuracy" in logs else None,
+                            qat_unannotated_layers=left or None)
     notes = ()
     if left:
-        extras["qat_unannotated_layers"] = left
         notes = (f"quantization-aware training left {len(left)} layer(s) TFMOT does not support unannotated: "
                  f"{', '.join(left[:8])}",)
-    return StepResult(content=content, extras=extras, notes=notes)
+    return StepResult(content=content, findings=findings, notes=notes)
 
 
 def pruning(context: StepContext, model) -> StepResult:
     start = model if model is not None else context.loaded.fresh_keras2()
     pruned = training.prune(start, context.train, context.options, progress=context.progress)
-    return StepResult(model=pruned, extras={"target_sparsity": context.options.sparsity})
+    return StepResult(model=pruned, findings=StepFindings(target_sparsity=context.options.sparsity))
 
 
 def clustering(context: StepContext, model) -> StepResult:
     start = model if model is not None else context.loaded.fresh_keras2()
     clustered = training.cluster(start, context.train, context.options, preserve_sparsity="pruning" in context.applied,
                                  progress=context.progress)
-    return StepResult(model=clustered, extras={"clusters": context.options.clusters})
+    return StepResult(model=clustered, findings=StepFindings(clusters=context.options.clusters))
 
 
 def selective_integer(context: StepContext, model) -> StepResult:

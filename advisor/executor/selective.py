@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from advisor.errors import SchemeFailed
 from advisor.executor import convert as conv
 from advisor.executor.step import StepContext, StepResult
+from advisor.models.report import RankedLayer, SelectiveStep, StepFindings
 from advisor.executor.tf_env import quiet, tensorflow
 from advisor.engine.search import GrowingDenylist, search
 
@@ -82,18 +83,15 @@ def keep_worst_in_float(context: StepContext, ranked: list[Layer], keeping_float
                                enough_without_goal=sum(1 for layer in ranked if layer.error > SENSITIVE))
     result = search(strategy, evaluate)
     chosen = result.trials[result.chosen].outcome
-    extras = {
-        "float_layers": chosen.layers,
-        "selective_steps": [
-            {"float_layers": t.candidate, "layers": t.outcome.layers, "accuracy_drop": t.outcome.accuracy_drop,
-             "size_bytes": len(t.outcome.content), "size_goal_holds": t.outcome.size_holds}
-            for t in result.trials
-        ],
-        "layer_ranking": [{"layer": l.tensor, "op": l.op, "rmse_over_scale": round(l.error, 4)} for l in ranked[:10]],
-    }
-    if judge is not None:
-        extras["selective_judged_on"] = judge.data
-    return StepResult(content=chosen.content, extras=extras)
+    findings = StepFindings(
+        float_layers=chosen.layers,
+        selective_steps=[SelectiveStep(float_layers=t.candidate, layers=t.outcome.layers, accuracy_drop=t.outcome.accuracy_drop,
+                                       size_bytes=len(t.outcome.content), size_goal_holds=t.outcome.size_holds)
+                         for t in result.trials],
+        layer_ranking=[RankedLayer(layer=l.tensor, op=l.op, rmse_over_scale=round(l.error, 4)) for l in ranked[:10]],
+        selective_judged_on=judge.data if judge is not None else None,
+    )
+    return StepResult(content=chosen.content, findings=findings)
 
 
 def _convert_keeping_float(context: StepContext, model, layers: list[str]) -> bytes:

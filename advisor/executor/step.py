@@ -5,7 +5,7 @@
 
 `model` is a tf-keras model produced by earlier pre-steps, or None for the user's model as loaded
 (`context.loaded`). A scheme returns the .tflite bytes in `content`; a pre-step returns the new
-model in `model`. Both return what they measured in `extras` (it joins the attempt's metrics).
+model in `model`. Both return what they measured in `findings` (typed fields of the attempt's metrics).
 A step reads only its arguments and changes nothing it is given.
 """
 
@@ -15,11 +15,15 @@ import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-
+from advisor.models.dataset import Dataset
 from advisor.models.options import RunOptions
+from advisor.models.progress import Progress
+from advisor.models.report import StepFindings
+
+if TYPE_CHECKING:
+    from advisor.executor.loading import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -34,12 +38,12 @@ class Judge:
 
 @dataclass(frozen=True)
 class StepContext:
-    loaded: Any  # executor.model_io.LoadedModel
+    loaded: LoadedModel
     integer_io: bool  # the target runs integer models only: int8/int16 inputs and outputs, batch 1
-    representative: np.ndarray | None
-    train: Any | None  # executor.data.Dataset with labels
+    representative: Dataset | None  # the calibration sample, bound to the model's inputs
+    train: Dataset | None  # training data (labelled where the answers say so)
     options: RunOptions
-    progress: Any
+    progress: Progress
     workdir: str
     applied: tuple[str, ...] = ()  # pre-steps already applied to the model a step receives
     judge: Judge | None = None
@@ -53,7 +57,7 @@ class StepContext:
 class StepResult:
     content: bytes | None = None
     model: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    findings: StepFindings = field(default_factory=StepFindings)  # what it measured: fields of the attempt's metrics
     notes: tuple[str, ...] = ()  # what the user should know about this result, in words
 
 

@@ -135,10 +135,14 @@ def calibrate_ranges(qat, float_model, data: Dataset) -> int:
     from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer, quantize_wrapper
 
     x = _first(features(data), CALIBRATION_SAMPLES)
-    named = [layer for layer in float_model.layers if not isinstance(layer, tf_keras.layers.InputLayer)]
-    with quiet():
-        probe = tf_keras.Model(float_model.inputs, [layer.output for layer in named])
-        produced = probe.predict(x, verbose=0, batch_size=64)
+    named = [layer for layer in float_model.layers if not isinstance(layer, tf_keras.layers.InputLayer)
+             and not hasattr(layer, "layers")]  # a nested model's own output is not this graph's
+    try:
+        with quiet():
+            probe = tf_keras.Model(float_model.inputs, [layer.output for layer in named])
+            produced = probe.predict(x, verbose=0, batch_size=64)
+    except (ValueError, AttributeError):  # a graph the probe cannot be cut from: TFMOT's own ranges, moved while training
+        return 0
     produced = produced if isinstance(produced, list) else [produced]
     ranges = {layer.name: (float(np.min(out)), float(np.max(out))) for layer, out in zip(named, produced)}
     inputs = [np.asarray(v) for v in (x.values() if isinstance(x, dict) else [x])]

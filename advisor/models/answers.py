@@ -56,7 +56,8 @@ class Goals(BaseModel):
     )
     max_ram_kb: float | None = Field(
         None, gt=0,
-        description="Working memory on the target, KiB: the TFLM tensor arena (microcontroller); not measured elsewhere.",
+        description="Working memory on the target, KiB: the TFLM tensor arena (microcontroller), Vela's SRAM (the "
+        "ethos-u targets); not_measured on the others.",
     )
 
 
@@ -143,9 +144,7 @@ class Answers(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     data: str = Field(description="What data you can provide: none | unlabelled | labelled.")
-    hardware: str = Field(
-        description="Where the model runs: cpu | gpu | android-gpu | edgetpu | hexagon-dsp | microcontroller."
-    )
+    hardware: str = Field(description="Where the model runs: one of the rule set's targets (the schema's enum lists them).")
     can_fine_tune: StrictBool = Field(
         True, description="False when labelled data exists but no training may run."
     )
@@ -195,8 +194,9 @@ def parse_answers(raw: Any, *, rules, source: str = "answers") -> Answers:
         raise AnswersError(describe_validation_error(err, Answers, source)) from None
 
 
-def read_answers_file(path: str | Path, *, rules) -> Answers:
-    """Read a YAML or JSON answers file; relative input paths are resolved against its folder."""
+def read_answers_file(path: str | Path, *, rules, overrides: dict | None = None) -> Answers:
+    """Read a YAML or JSON answers file; relative input paths are resolved against its folder. `overrides`
+    (command-line flags) are laid over the file's sections before the answers are validated, once."""
     path = Path(path)
     name = str(path)
     suffix = path.suffix.lower()
@@ -212,7 +212,11 @@ def read_answers_file(path: str | Path, *, rules) -> Answers:
         raw = json.loads(text) if suffix == ".json" else yaml.load(text, Loader=_yaml_loader())
     except (json.JSONDecodeError, yaml.YAMLError) as err:
         raise AnswersError(f"{name}: not valid {'JSON' if suffix == '.json' else 'YAML'}: {_one_line(err)}") from None
-    answers = parse_answers(raw if raw is not None else {}, source=name, rules=rules)
+    raw = raw if raw is not None else {}
+    if overrides and isinstance(raw, dict):
+        raw = {**raw, **{key: {**(raw.get(key) or {}), **value} if isinstance(value, dict) else value
+                         for key, value in overrides.items()}}
+    answers = parse_answers(raw, source=name, rules=rules)
     return resolve_inputs(answers, path.parent)
 
 

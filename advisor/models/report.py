@@ -84,9 +84,57 @@ class Fidelity(_Model):
         return min(measured, key=measured.get) if measured else None
 
 
-class Metrics(_Model):
-    model_config = ConfigDict(extra="allow")  # what a scheme adds: sparsity, unique_weights, ...
+class SelectiveStep(_Model):
+    float_layers: int = Field(description="How many of the worst-ranked layers this candidate kept in float.")
+    layers: list[str]
+    accuracy_drop: float | None = Field(None, description="Its accuracy drop (or the share of top-1 changes bounding it) on the search data.")
+    size_bytes: int
+    size_goal_holds: bool
 
+
+class RankedLayer(_Model):
+    layer: str
+    op: str
+    rmse_over_scale: float = Field(description="Its quantization error, as LiteRT's debugger ranks layers.")
+
+
+class RecoveryRecord(_Model):
+    """What one recovery step did to the model before quantizing it."""
+
+    step: str
+    float_sqnr_db: float | None = Field(None, description="The rewritten float model's outputs against the original's, dB.")
+    before: dict[str, float | None] = Field(default_factory=dict, description="Full integer's fidelity before the step "
+                                            "(worst SQNR, top-1 change) on the representative inputs.")
+    after: dict[str, float | None] = Field(default_factory=dict, description="The same after the step.")
+    layers: list[str] = Field(default_factory=list, description="The layers it changed.")
+    seconds: float | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class StepFindings(_Model):
+    """What steps measure beside the .tflite, each a field of the attempt's metrics."""
+
+    recovery: list[RecoveryRecord] | None = Field(None, description="What each recovery step did, in order.")
+    target_sparsity: float | None = Field(None, description="Pruning's target share of zero weights.")
+    sparsity: float | None = Field(None, description="The share of stored weight values that are zero, read from the .tflite.")
+    unique_weights: dict[str, int] | None = Field(None, description="Per weight tensor, its distinct values (per channel, the most).")
+    clusters: int | None = Field(None, description="Clustering's centroids per weight tensor.")
+    qat_train_accuracy: float | None = Field(None, description="Quantization-aware training's last training accuracy.")
+    qat_unannotated_layers: list[str] | None = Field(None, description="Layers TFMOT does not support, left float while training.")
+    float_layers: list[str] | None = Field(None, description="selective_integer: the layers kept in float.")
+    selective_steps: list[SelectiveStep] | None = Field(None, description="selective_integer: each candidate its search tried.")
+    layer_ranking: list[RankedLayer] | None = Field(None, description="selective_integer: the worst-ranked layers.")
+    selective_judged_on: str | None = Field(None, description="selective_integer: the data its candidates were judged on.")
+
+    def merged(self, other: StepFindings) -> StepFindings:
+        """These findings with `other`'s laid over them (its records of recovery steps added to these)."""
+        update = {name: getattr(other, name) for name in type(other).model_fields if getattr(other, name) is not None}
+        if self.recovery and other.recovery:
+            update["recovery"] = [*self.recovery, *other.recovery]
+        return self.model_copy(update=update)
+
+
+class Metrics(StepFindings):
     size_bytes: int
     gzip_bytes: int
     size_reduction: float | None = Field(None, description="Against the float32 baseline (on gzip sizes for a compressed download).")

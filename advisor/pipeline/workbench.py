@@ -303,7 +303,7 @@ class Workbench:
 
     def attempt(self, rung: Rung, progress) -> Attempted:
         from advisor.validator.effect import effect_problem
-        from advisor.validator.hardware import check_model
+        from advisor.validator.hardware import check
         from advisor.validator.verdicts import passed, size_reduction, verdicts
         from advisor.validator.weights import weight_statistics
 
@@ -326,14 +326,14 @@ class Workbench:
         if metrics.accuracy is not None and base.accuracy is not None:
             metrics.baseline_accuracy = base.accuracy
             metrics.accuracy_drop = round(self.measure.metric.drop(base.accuracy, metrics.accuracy), 6)
-        extras = dict(produced.extras)
+        findings = produced.findings
         if rung.pre_steps:  # what pruning and clustering left, read from the file that is delivered
-            extras.update(weight_statistics(content))
-        for key, value in extras.items():
-            setattr(metrics, key, value)
+            findings = findings.merged(weight_statistics(content))
+        metrics = metrics.model_copy(update={name: getattr(findings, name) for name in type(findings).model_fields
+                                             if getattr(findings, name) is not None})
         target = rules.targets[answers.hardware]
         task = progress.task(f"checking {label} for {answers.hardware}", total=None)
-        hardware = check_model(content, answers.hardware, rules, latency_goal=answers.goals.max_latency_ms is not None)
+        hardware = check(content, target, answers.hardware, rules.int8_kernels, latency_goal=answers.goals.max_latency_ms is not None)
         task.finish()
         metrics.ram_bytes = hardware.arena_bytes if hardware.arena_bytes is not None else hardware.sram_bytes
         metrics.flash_bytes = hardware.flash_bytes

@@ -10,7 +10,7 @@ from rich.table import Table
 from advisor.engine.pareto import QUALITY, quality_axis, quality_of
 from advisor.models.answers import Answers
 from advisor.report.progress import terminal_console
-from advisor.report.run_report import WRAPPING, _acc, _drop, _fidelity, _hardware, _mb, _ms, _pct, budget_text, verdict_text
+from advisor.report.cells import WRAPPING, acc, budget_text, drop, fidelity, hardware, mb, ms, pct, verdict_text
 
 COLUMNS = ["#", "scheme", "pre-steps", "size", "gzip", "reduction", "accuracy", "drop", "fidelity", "latency", "hardware",
            "verdict", "front", "pick"]
@@ -23,8 +23,11 @@ def _scheme(row) -> str:
 
 
 def rows(comparison) -> list[list[str]]:
-    b = comparison.baseline.metrics
-    table = [["base", "float32", "", _mb(b.size_bytes), _mb(b.gzip_bytes), "-", _acc(b.accuracy), "-", "reference", _ms(b), "-", "baseline", "", ""]]
+    table = []
+    if comparison.baseline is not None:
+        b = comparison.baseline.metrics
+        table.append(["base", "float32", "", mb(b.size_bytes), mb(b.gzip_bytes), "-", acc(b.accuracy), "-", "reference", ms(b), "-",
+                      "baseline", "", ""])
     for i, r in enumerate(comparison.rows):
         m = r.metrics
         front = "●" if i in comparison.front else ""
@@ -32,8 +35,8 @@ def rows(comparison) -> list[list[str]]:
         if m is None:
             table.append([str(i), _scheme(r), ",".join(r.pre_steps), "-", "-", "-", "-", "-", "-", "-", "-", verdict_text(r), front, pick])
             continue
-        table.append([str(i), _scheme(r), ",".join(r.pre_steps), _mb(m.size_bytes), _mb(m.gzip_bytes), _pct(m.size_reduction),
-                      _acc(m.accuracy), _drop(m.accuracy_drop, m.accuracy_metric), _fidelity(m), _ms(m, r.hardware), _hardware(r.hardware),
+        table.append([str(i), _scheme(r), ",".join(r.pre_steps), mb(m.size_bytes), mb(m.gzip_bytes), pct(m.size_reduction),
+                      acc(m.accuracy), drop(m.accuracy_drop, m.accuracy_metric), fidelity(m), ms(m, r.hardware), hardware(r.hardware),
                       verdict_text(r), front, pick])
     return table
 
@@ -53,6 +56,10 @@ def print_comparison(comparison, out: str, console: Console | None = None) -> No
     for row in comparison.rows:
         if row.error:
             console.print(f"[red]{row.label}[/red]: {row.error}")
+        for warning in row.warnings:
+            console.print(f"[yellow]{row.label}: warning:[/yellow] {warning}")
+    if comparison.error:
+        console.print(f"[bold red]nothing could be compared:[/bold red] {comparison.error}")
     if comparison.stopped_by_budget:
         console.print(f"[bold yellow]stopped by the budget:[/bold yellow] {budget_text(comparison)}")
     console.print(f"wrote {out}/compare.md, {out}/compare.json and {out}/compare.png")
@@ -78,6 +85,8 @@ def compare_markdown(comparison, answers: Answers) -> str:
         lines.append(f"The recommendation would try `{comparison.rows[comparison.pick].label}` first (◀).")
     if comparison.stopped_by_budget:
         lines.append(f"**The comparison was stopped by its budget**: {budget_text(comparison)}.")
+    if comparison.error:
+        lines.append(f"**Nothing could be compared**: {comparison.error}.")
     if comparison.findings:
         lines += ["", "## Findings", ""] + [f"- {f}" for f in comparison.findings]
     errors = [f"- `{r.label}`: {r.error}" for r in comparison.rows if r.error]
@@ -152,9 +161,9 @@ def _key(ax, comparison, compressed: bool, axis: str) -> None:
             continue
         size = r.metrics.judged_size(compressed) / 1e6
         value = quality_of(r.metrics, axis)
-        drop = "n/a" if value is None else _quality_text(value, axis)
+        quality = "n/a" if value is None else _quality_text(value, axis)
         marks = (" ●" if i in comparison.front else "") + (" ★" if i == comparison.pick else "")
-        lines.append((f"{i:>2} {'✓' if r.passed else '✗'} {r.label}: {size:.3f} MB, {drop}{marks}",
+        lines.append((f"{i:>2} {'✓' if r.passed else '✗'} {r.label}: {size:.3f} MB, {quality}{marks}",
                       "tab:green" if r.passed else "tab:red"))
     size = max(5.5, min(9.0, 300 / max(len(lines), 1)))
     for n, (text, color) in enumerate(lines):
@@ -171,6 +180,13 @@ def compare_plot(comparison, answers: Answers) -> bytes:
 
     compressed = answers.goals.compressed_download
     axis = quality_axis(comparison.rows)
+    if comparison.baseline is None:  # nothing was compared: a picture that says so
+        fig = plt.figure(figsize=(8, 2), dpi=110)
+        fig.text(0.02, 0.5, f"nothing compared: {comparison.error}"[:160], fontsize=9, color="tab:red", va="center")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        plt.close(fig)
+        return buffer.getvalue()
     base = comparison.baseline.metrics
     base_size = base.judged_size(compressed) / 1e6
     fig = plt.figure(figsize=(14, 7), dpi=110)
@@ -183,10 +199,10 @@ def compare_plot(comparison, answers: Answers) -> bytes:
             continue
         size = r.metrics.judged_size(compressed) / 1e6
         value = quality_of(r.metrics, axis)
-        drop = (value if value is not None else 0.0) * _scale(axis)
-        points.append((i, size, drop))
+        height = (value if value is not None else 0.0) * _scale(axis)
+        points.append((i, size, height))
         on_front = i in comparison.front
-        ax.scatter(size, drop, s=110 if on_front else 40, color="tab:green" if r.passed else "tab:red",
+        ax.scatter(size, height, s=110 if on_front else 40, color="tab:green" if r.passed else "tab:red",
                    edgecolors="black" if on_front else "none", linewidths=1.2, zorder=3,
                    marker="*" if i == comparison.pick else "o")
     if axis != "noise_db":

@@ -6,83 +6,16 @@ from rich.console import Console
 from rich.table import Table
 
 from advisor.models.answers import Answers
-from advisor.models.report import Attempt, HardwareReport, Metrics, Report
+from advisor.models.report import Attempt, HardwareReport, Metrics, Report, StepFindings
+from advisor.report.cells import (RUN_COLUMNS as COLUMNS, WRAPPING, acc, budget_text, drop, fidelity, hardware, mb, ms,
+                                  pct, unverified, verdict_text)
 from advisor.report.progress import terminal_console
-
-# Only these columns wrap, at spaces; identifiers and numbers are never broken across lines.
-WRAPPING = {"verdict", "fidelity"}
-COLUMNS = ["#", "scheme", "pre-steps", "size", "reduction", "accuracy", "drop", "fidelity", "latency", "hardware", "verdict"]
-
-
-def _mb(n: int | None) -> str:
-    return "-" if n is None else f"{n / 1e6:.3f} MB"
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:.1%}"
-
-
-def _acc(x: float | None) -> str:
-    return "-" if x is None else f"{x:.4f}"
-
-
-def _drop(x: float | None, metric: str | None = None) -> str:
-    if x is None:
-        return "-"
-    return f"{x:+.4g}" if metric and "error" in metric else f"{x * 100:+.2f} pts"
-
-
-def _fidelity(m: Metrics) -> str:
-    """The worst output's SQNR and, for class scores, the share of inputs whose top-1 class changed."""
-    f = m.fidelity
-    if f is None:
-        return "-"
-    parts = [f"{f.worst_sqnr_db:.1f} dB"] if f.worst_sqnr_db is not None else []
-    if f.prediction_change is not None:
-        parts.append(f"{f.prediction_change:.1%} changed")
-    return ", ".join(parts) or "-"
-
-
-def unverified(attempt: Attempt) -> list[str]:
-    return [v.goal for v in attempt.verdicts if v.status == "not_measured"]
-
-
-def _ms(m: Metrics, hardware: HardwareReport | None = None) -> str:
-    """The target's latency where a compiler estimated it (Vela), else this host's measured one."""
-    if hardware is not None and hardware.estimated_ms is not None:
-        return f"{hardware.estimated_ms:.3f} ms (Vela)"
-    return "-" if m.latency_ms is None else f"{m.latency_ms:.3f} ms"
-
-
-def _hardware(h: HardwareReport | None) -> str:
-    if h is None:
-        return "-"
-    return "ok" if h.compatible else f"{len(h.problems)} problem(s)"
-
-
-def verdict_text(attempt: Attempt) -> str:
-    if attempt.error:
-        return "failed to run"
-    failed = [v.goal for v in attempt.verdicts if v.status == "fail"]
-    if attempt.hardware is not None and not attempt.hardware.compatible:
-        failed.append("hardware")
-    missing = unverified(attempt)
-    if attempt.passed:
-        text = "PASS"
-    elif failed:
-        text = "FAIL: " + ", ".join(failed)
-    else:
-        return f"FAIL (strict): unverified: {', '.join(missing)}"
-    if missing:
-        text += f" (unverified: {', '.join(missing)})"
-    return text
-
 
 def rows(report: Report) -> list[list[str]]:
     result = []
     if report.baseline:
         b = report.baseline.metrics
-        result.append(["base", "float32", "", _mb(b.size_bytes), "-", _acc(b.accuracy), "-", "reference", _ms(b), "-", "baseline"])
+        result.append(["base", "float32", "", mb(b.size_bytes), "-", acc(b.accuracy), "-", "reference", ms(b), "-", "baseline"])
     for i, a in enumerate(report.attempts):
         m = a.metrics
         mark = "*" if report.chosen == i else str(i)
@@ -90,8 +23,8 @@ def rows(report: Report) -> list[list[str]]:
             result.append([mark, a.scheme, ",".join(a.pre_steps), "-", "-", "-", "-", "-", "-", "-", verdict_text(a)])
             continue
         result.append(
-            [mark, a.scheme, ",".join(a.pre_steps), _mb(m.size_bytes), _pct(m.size_reduction), _acc(m.accuracy),
-             _drop(m.accuracy_drop, m.accuracy_metric), _fidelity(m), _ms(m, a.hardware), _hardware(a.hardware), verdict_text(a)]
+            [mark, a.scheme, ",".join(a.pre_steps), mb(m.size_bytes), pct(m.size_reduction), acc(m.accuracy),
+             drop(m.accuracy_drop, m.accuracy_metric), fidelity(m), ms(m, a.hardware), hardware(a.hardware), verdict_text(a)]
         )
     return result
 
@@ -129,11 +62,6 @@ def print_report(report: Report, out: str, console: Console | None = None) -> No
                           "could not be measured; --strict (strict: true) makes that a failure[/yellow]")
     else:
         console.print(f"[bold red]no attempt met every goal[/bold red]; report: {out}/report.md, {out}/report.json")
-
-
-def budget_text(report) -> str:
-    untried = f"; not tried: {', '.join(report.untried)}" if report.untried else ""
-    return f"{report.stopped_by_budget}{untried}"
 
 
 def markdown_report(report: Report, answers: Answers) -> str:
@@ -196,8 +124,8 @@ def markdown_report(report: Report, answers: Answers) -> str:
                              f"{o.max_abs_error:g}{relative}{agreement}")
         for note in a.notes:
             lines.append(f"- note: {note}")
-        extras = {k: v for k, v in (a.metrics.model_extra or {}).items()} if a.metrics else {}
-        for key, value in extras.items():
+        found = a.metrics.model_dump(include=set(StepFindings.model_fields), exclude_none=True) if a.metrics else {}
+        for key, value in found.items():
             lines.append(f"- {key}: {value}")
         if a.hardware:
             h = a.hardware

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from advisor.engine.rules import RuleSet
-from advisor.models.rules import HardwareCheck
+from advisor.models.rules import HardwareCheck, Target
 from advisor.models.report import HardwareReport, Problem
 from advisor.reading.tflite import Graph, OpInfo, read_graph
 
@@ -15,10 +15,17 @@ _ITEMSIZE = {"float32": 4, "float16": 2, "int8": 1, "uint8": 1, "int16": 2, "int
 
 
 def check_model(content: bytes | str, hardware: str, rules: RuleSet, *, latency_goal: bool = False) -> HardwareReport:
+    """`check` for the target named `hardware` in a rule set."""
+    return check(content, rules.targets[hardware], hardware, rules.int8_kernels, latency_goal=latency_goal)
+
+
+def check(content: bytes | str, target: Target, hardware: str, int8_kernels: frozenset[str] = frozenset(), *,
+          latency_goal: bool = False) -> HardwareReport:
+    """A .tflite against one target's requirements (`target.check`), op by op; `int8_kernels`: the ops
+    LiteRT has an int8 kernel for (the rest are the root cause of a mixed model)."""
     graph = read_graph(content)
-    target = rules.targets[hardware]
     req = target.check
-    mixed = mixed_precision(graph, rules.int8_kernels)
+    mixed = mixed_precision(graph, int8_kernels)
     problems: list[Problem] = []
     for op in graph.ops:
         reasons = _op_reasons(op, req, hardware)

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from advisor.models.report import StepFindings
 from advisor.reading.tflite import weights
 
 
-def weight_statistics(content: bytes) -> dict:
+def weight_statistics(content: bytes) -> StepFindings:
     """`sparsity`: the fraction of stored weight values that are zero; `unique_weights`: per weight
     tensor, the number of distinct values (per output channel, the largest, for per-channel
     quantized tensors, whose channels each have their own scale)."""
     tensors = weights(content)
     total = sum(w.values.size for w in tensors)
     if not total:
-        return {}
+        return StepFindings()
     zeros = sum(int((w.values == 0).sum()) for w in tensors)
-    return {"sparsity": round(zeros / total, 4), "unique_weights": {w.name: _unique(w) for w in tensors}}
+    return StepFindings(sparsity=round(zeros / total, 4), unique_weights={w.name: _unique(w) for w in tensors})
 
 
 def _unique(weight) -> int:

@@ -95,3 +95,39 @@ def test_an_error_before_commit_removes_what_was_staged_and_the_parents_it_made(
             folder.write("x.txt", "x")
             raise RuntimeError("an attempt went wrong")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_force_swaps_the_folders_and_the_output_path_is_never_empty(tmp_path, monkeypatch, exchange):
+    """Whatever is removed is removed after the new folder stands at the output path: a delete-then-move
+    would leave a moment with no folder (or half of one) there."""
+    from advisor.pipeline import output
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("the previous run")
+    seen = []
+    real_rmtree, real_rename = output.shutil.rmtree, output.os.rename
+
+    def watched_rmtree(path, *args, **kwargs):
+        seen.append(("rmtree", Path(path).name, (out / "new.txt").exists()))
+        return real_rmtree(path, *args, **kwargs)
+
+    def watched_rename(a, b):
+        seen.append(("rename", Path(b).name, out.exists()))
+        return real_rename(a, b)
+
+    monkeypatch.setattr(output.shutil, "rmtree", watched_rmtree)
+    monkeypatch.setattr(output.os, "rename", watched_rename)
+    if not exchange:
+        monkeypatch.setattr(output, "_exchange", lambda a, b: False)
+    folder = OutputFolder(out, force=True)
+    folder.write("new.txt", "this run")
+    folder.commit()
+    assert (out / "new.txt").read_text() == "this run" and not (out / "old.txt").exists()
+    removals = [s for s in seen if s[0] == "rmtree" and s[1] != ".work"]
+    assert removals and all(new_in_place for _, _, new_in_place in removals)
+    if exchange:
+        assert not [s for s in seen if s[0] == "rename"]  # one atomic exchange, no rename
+    else:  # the old folder is set aside first, so the path is empty only between two renames, never deleted
+        assert [s[1] for s in seen if s[0] == "rename"] == [f".out.advisor-old-{os.getpid()}", "out"]

@@ -70,6 +70,9 @@ def test_schema_lists_the_rule_sets_targets(cli):
                                                      "ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u85-256"]
     assert schema["properties"]["data"]["enum"] == ["none", "unlabelled", "labelled"]
     assert schema["additionalProperties"] is False
+    assert "ethos-u85-256" in schema["properties"]["hardware"]["description"]  # the words list every target too
+    ram = schema["$defs"]["Goals"]["properties"]["max_ram_kb"]["description"]
+    assert "Vela's SRAM" in ram and "not measured elsewhere" not in ram
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ def weights_in_half(context, model) -> StepResult:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
 
-    return StepResult(content=convert(context, model, "weights_in_half", configure), extras={"made_by": "a test"})
+    return StepResult(content=convert(context, model, "weights_in_half", configure), notes=("made by a test",))
 
 
 def test_a_scheme_registered_in_a_rules_folder_runs_end_to_end(dense_keras, tmp_path):
@@ -50,6 +50,6 @@ def test_a_scheme_registered_in_a_rules_folder_runs_end_to_end(dense_keras, tmp_
     assert report.recommendation.scheme == "weights_in_half"
     attempt = report.attempts[0]
     assert attempt.scheme == "weights_in_half" and attempt.passed and report.chosen == 0
-    assert attempt.metrics.made_by == "a test" and 0.45 < attempt.metrics.size_reduction < 0.5
+    assert attempt.notes == ["made by a test"] and 0.45 < attempt.metrics.size_reduction < 0.5
     graph = read_graph((tmp_path / "out" / "model.tflite").read_bytes())
     assert "float16" in {t.dtype for t in graph.tensors if t.constant}

@@ -75,19 +75,19 @@ def test_qat_converts_to_int8(make_job, digits):
 def test_pruning_reaches_its_target_sparsity_in_the_delivered_file(make_job):
     produced = make_job(sparsity=0.5).produce("dynamic_range", ("pruning",))
     stats = weight_statistics(produced.content)
-    assert abs(stats["sparsity"] - 0.5) <= 0.02
+    assert abs(stats.sparsity - 0.5) <= 0.02
 
 
 def test_clustering_leaves_at_most_the_cluster_count_per_kernel_in_the_delivered_file(make_job):
     produced = make_job(clusters=16).produce("float16", ("clustering",))
-    unique = weight_statistics(produced.content)["unique_weights"]
+    unique = weight_statistics(produced.content).unique_weights
     assert len(unique) == 3 and all(count <= 16 for count in unique.values())
 
 
 def test_weight_statistics_read_the_file_not_the_keras_model(make_job):
     """Unpruned, the same model's file has almost no zeros and hundreds of distinct int8 values per channel."""
     stats = weight_statistics(make_job().produce("dynamic_range").content)
-    assert stats["sparsity"] < 0.05 and max(stats["unique_weights"].values()) > 100
+    assert stats.sparsity < 0.05 and max(stats.unique_weights.values()) > 100
 
 
 def test_pruning_then_qat_keeps_the_sparsity(make_job):

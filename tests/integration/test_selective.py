@@ -62,7 +62,7 @@ def test_keeping_it_float_recovers_what_full_integer_lost(sensitive_model, tmp_p
     assert len(kept) == 1 and "sensitive" in kept[0]
     # the search judged on the representative inputs (top-1 changes against float32), not on the eval set
     assert "representative inputs" in selective.metrics.selective_judged_on
-    assert 0 <= selective.metrics.selective_steps[0]["accuracy_drop"] <= 0.02
+    assert 0 <= selective.metrics.selective_steps[0].accuracy_drop <= 0.02
     assert selective.metrics.size_bytes < report.baseline.metrics.size_bytes
     # the hardware check shows the layer left in float
     content = (tmp_path / "out" / selective.artifact).read_bytes()

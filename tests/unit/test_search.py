@@ -105,3 +105,12 @@ def test_without_a_verdict_on_accuracy_the_denylist_keeps_the_layers_flagged_sen
 def test_the_denylist_stops_at_its_limit():
     result, tried = denylist({k: Candidate(True, False) for k in range(1, 9)}, limit=4)
     assert tried == [1, 2, 3, 4] and result.chosen == 3
+
+
+def test_a_budget_spent_before_the_first_attempt_still_lets_it_start():
+    """Setup (loading, the float32 baseline) may outlast a tiny time budget; one attempt is always made,
+    on a clock that says the budget is spent from the start."""
+    evaluate, tried = fake_steps(set())
+    ticks = iter(range(0, 10_000, 600))  # a minute passes between every two readings
+    result = search(Ladder(["a", "b"]), evaluate, budget=Budget(max_minutes=0.5), clock=lambda: next(ticks))
+    assert tried == ["a"] and "ran out after 1 attempt(s)" in result.stopped_by_budget

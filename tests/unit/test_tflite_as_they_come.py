@@ -208,3 +208,13 @@ def test_a_run_in_process_leaves_no_stand_in_for_the_next_run(files, tmp_path):
     assert all(isinstance(w, workers.Worker) for w in workers._idle)
     later = run(answers(files, mlp()), out=tmp_path / "b", options=QUICK)
     assert not any("cannot be sent to a worker process" in n for n in later.notes)
+
+
+def test_a_layer_left_float_by_selective_integer_is_matched_whole():
+    import re
+
+    from advisor.executor.quantizer import scope_regex
+
+    pattern = scope_regex("model/dense/MatMul")
+    assert re.search(pattern, "model/dense/MatMul;") and re.search(pattern, "a;model/dense/MatMul;")
+    assert not re.search(pattern, "model/dense/MatMul_1;") and not re.search(pattern, "my_model/dense/MatMul;")
