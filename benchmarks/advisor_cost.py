@@ -86,7 +86,7 @@ def main() -> None:
     args = parser(__doc__.splitlines()[0]).parse_args()
     python = sys.executable
     answers = ROOT / "examples" / "edgetpu.yaml"
-    repeats = 5 if args.quick else 20
+    repeats = 2 if args.quick else 20
     rows, table, goals = [], [], []
 
     bare = [measured([python, "-c", "pass"])[0] for _ in range(repeats)]
@@ -105,7 +105,7 @@ def main() -> None:
     same = {"data": "labelled", "hardware": "edgetpu", "goals": {"max_accuracy_drop": 0.01, "min_size_reduction": 0.7}}
     varied = [a.model_dump(exclude_defaults=True) for a in list(answer_space(rules))[:: 53]]
     for label, inputs in (("same answers", [same]), (f"{len(varied)} different answers", varied)):
-        n = 20_000 if not args.quick else 4_000
+        n = 20_000 if not args.quick else 1_000
         for a in inputs:
             advisor.recommend(a)
         start = time.perf_counter()

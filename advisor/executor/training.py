@@ -50,12 +50,13 @@ def _first(x, count: int):
     return {k: v[:count] for k, v in x.items()} if isinstance(x, dict) else x[:count]
 
 
-def fit(model, data: Dataset, *, epochs: int, batch_size: int, label: str, progress=None, callbacks=()) -> dict:
-    """Train with one progress bar per epoch showing loss and accuracy; returns the last epoch's logs."""
+def fit(model, data: Dataset, *, epochs: int, batch_size: int, label: str, progress=None, callbacks=(), targets=None) -> dict:
+    """Train with one progress bar per epoch showing loss and accuracy; returns the last epoch's logs.
+    `targets` replaces the labels (a teacher's outputs, for distillation)."""
     tensorflow()
     import tf_keras as keras
 
-    if data.y is None:
+    if data.y is None and targets is None:
         raise SchemeFailed(f"{label} needs labelled training data (inputs.train with x and y)")
     steps = math.ceil(len(data) / batch_size)
     last: dict = {}
@@ -79,7 +80,7 @@ def fit(model, data: Dataset, *, epochs: int, batch_size: int, label: str, progr
     with quiet():
         model.fit(
             features(data),
-            data.y,
+            data.y if targets is None else targets,
             epochs=epochs,
             batch_size=batch_size,
             verbose=0,

@@ -100,8 +100,8 @@ def test_a_model_saved_with_a_fixed_batch_keeps_it(tf, tmp_path):
     keras.Model(x, keras.layers.Dense(2)(keras.layers.GRU(8)(x))).save(tmp_path / "gru.h5")
     np.save(tmp_path / "calib.npy", np.random.default_rng(0).normal(size=(40, 6, 4)).astype("float32"))
     assert read_model(tmp_path / "gru.h5").signature.batch == 1
-    report = run(answers(tmp_path / "gru.h5", tmp_path / "calib.npy", tmp_path / "calib.npy"), out=tmp_path / "out",
-                 options=QUICK.model_copy(update={"scheme": "dynamic_range"}))
+    report = run(answers(tmp_path / "gru.h5", tmp_path / "calib.npy", tmp_path / "calib.npy", budget={"max_attempts": 1}),
+                 out=tmp_path / "out", options=QUICK.model_copy(update={"scheme": "dynamic_range"}))
     assert not any(n.startswith("converted at batch 1") for n in report.notes)  # it never was dynamic
     assert read_graph((tmp_path / "out" / "attempts" / "float32.tflite").read_bytes()).inputs[0].shape_signature[0] == 1
 
@@ -116,7 +116,7 @@ for name, cell in (("gru", L.GRU), ("lstm", L.LSTM)):
 np.save("calib.npy", np.random.default_rng(0).normal(size=(40, 10, 3)).astype("float32"))
 """, tmp_path)
     for name in ("gru", "lstm"):
-        report = run(answers(tmp_path / f"{name}.keras", tmp_path / "calib.npy", tmp_path / "calib.npy"),
+        report = run(answers(tmp_path / f"{name}.keras", tmp_path / "calib.npy", tmp_path / "calib.npy", budget={"max_attempts": 1}),
                      out=tmp_path / name, options=QUICK.model_copy(update={"scheme": "dynamic_range"}))
         assert report.baseline is not None and report.attempts[0].metrics is not None, report.error
         ops = read_graph((tmp_path / name / "attempts" / "float32.tflite").read_bytes()).op_counts()
