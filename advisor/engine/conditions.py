@@ -51,7 +51,7 @@ def fact_names() -> list[str]:
     names = [name for name in Answers.model_fields if name not in ("goals", "inputs")]
     names += [f"goals.{name}" for name in Goals.model_fields]
     names += [f"target.{name}" for name in Target.model_fields if name not in ("title", "facts", "check")]
-    names += ["size.required_reduction", "model.format"]
+    names += ["size.required_reduction", "model.format", "goals.accuracy_or_fidelity"]
     return names
 
 

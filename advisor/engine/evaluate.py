@@ -32,6 +32,7 @@ from advisor.models.recommendation import (
     PredictedSize,
     Reason,
     Recommendation,
+    RecoveryRung,
 )
 
 
@@ -56,6 +57,8 @@ def build_facts(answers: Answers, rules: RuleSet, model: ModelFacts | None) -> d
     }
     for name in type(goals).model_fields:
         facts[f"goals.{name}"] = getattr(goals, name)
+    facts["goals.accuracy_or_fidelity"] = any(value is not None for value in (goals.max_accuracy_drop, goals.min_sqnr_db,
+                                                                          goals.max_prediction_change))
     facts["model.format"] = model.format if model else None
     model_bytes = model.float32_bytes if model else None
     facts["size.required_reduction"] = required_reduction(goals.min_size_reduction, goals.max_size_mb, model_bytes)
@@ -124,6 +127,7 @@ def recommend(answers: Answers, rules: RuleSet, model: ModelFacts | None = None)
         return _infeasible(answers, ladder_path, ruled_out, rationale, warnings, pre_steps, required, rules, model)
 
     scheme, fallbacks = candidates[0], candidates[1:]
+    recovery = _choose_recovery(answers, rules, facts, candidates, rationale)
     chosen = rules.schemes[scheme]
     accuracy = rules.accuracy[chosen.accuracy]
     rationale.append(rules.scheme_reason[scheme])
@@ -167,7 +171,46 @@ def recommend(answers: Answers, rules: RuleSet, model: ModelFacts | None = None)
                                    held_back),
         backends={sid: rules.backends_for(sid, model.format if model else None)[0]
                   for sid in (scheme, *fallbacks) if rules.backends_for(sid, model.format if model else None)},
+        recovery=recovery,
     )
+
+
+def _choose_recovery(answers: Answers, rules: RuleSet, facts: dict[str, Any], candidates: list[str],
+                     rationale: list[Reason]) -> list[RecoveryRung]:
+    """The recovery part's rungs whose scheme is on the ladder and whose pre-steps the answers allow, each
+    placed after the last of its scheme and its `after` schemes on the ladder."""
+    path = walk(rules.recovery_tree, facts)
+    if not path or not path[-1].rungs:
+        return []
+    kept: list[RecoveryRung] = []
+    reasons: list[Reason] = []
+    for item in path[-1].rungs:
+        if item.scheme not in candidates:
+            continue
+        label = "+".join([*item.pre_steps, item.scheme])
+        failures = [f for step in item.pre_steps for f in _requirement_failures(step, answers, rules, facts["model.format"])]
+        if failures:
+            reasons.append(_reason("recovery", f"{label} is not tried: {failures[0].reason}"))
+            continue
+        follows = max((item.scheme, *(s for s in item.after if s in candidates)), key=candidates.index)
+        because = " ".join(item.because.split()) + _expected_recovery(item.pre_steps, rules)
+        kept.append(RecoveryRung(scheme=item.scheme, pre_steps=list(item.pre_steps), follows=follows, because=because))
+        reasons.append(_reason(f"recovery:{label}", because))
+    if kept:
+        rationale.extend(node.reason for node in path)
+    rationale.extend(reasons)
+    return kept
+
+
+def _expected_recovery(steps, rules: RuleSet) -> str:
+    """The steps' expected effect in words, from the rules' benchmark figures."""
+    words = []
+    for step in steps:
+        effect = rules.pre_step_catalog[step].recovers
+        if effect is not None:
+            words.append(f"{step} is expected to raise full integer's SQNR by about {effect.sqnr_gain_db:g} dB and leave "
+                         f"{effect.prediction_change_kept:.0%} of its changed top-1 classes ({' '.join(effect.source.split())})")
+    return (" " + "; ".join(words) + ".") if words else ""
 
 
 def _choose_pre_steps(answers: Answers, rules: RuleSet, facts: dict[str, Any], rationale: list[Reason]) -> tuple[str, ...]:

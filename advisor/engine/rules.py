@@ -26,7 +26,7 @@ from advisor.models.validation import describe_validation_error
 class CompiledNode:
     """A tree node with its `when` compiled for fast evaluation."""
 
-    __slots__ = ("id", "because", "reason", "conditions", "children", "ladder", "pre_steps", "where")
+    __slots__ = ("id", "because", "reason", "conditions", "children", "ladder", "pre_steps", "rungs", "where")
 
     def __init__(self, node: Node, where: str, conditions: tuple[Condition, ...], children: list[CompiledNode] | None):
         self.id = node.id
@@ -36,6 +36,7 @@ class CompiledNode:
         self.children = children
         self.ladder = tuple(node.ladder) if node.ladder is not None else None
         self.pre_steps = tuple(node.pre_steps) if node.pre_steps is not None else None
+        self.rungs = tuple(node.rungs) if node.rungs is not None else None
         self.where = where
 
     def iter(self):
@@ -47,7 +48,7 @@ class CompiledNode:
 class RuleSet:
     """A loaded, cross-checked rule set."""
 
-    def __init__(self, folder: Path, catalog: SchemeCatalog, hardware: HardwareCatalog, ladder, pre_steps):
+    def __init__(self, folder: Path, catalog: SchemeCatalog, hardware: HardwareCatalog, ladder, pre_steps, recovery=()):
         self.folder = folder
         self.catalog = catalog
         self.schemes = catalog.schemes
@@ -60,6 +61,7 @@ class RuleSet:
         self.accuracy = {cls.id: cls for cls in catalog.accuracy_classes}
         self.ladder_tree: list[CompiledNode] = ladder
         self.pre_step_tree: list[CompiledNode] = pre_steps
+        self.recovery_tree: list[CompiledNode] = list(recovery)
         self.expected_drop = {sid: self.accuracy[s.accuracy].expected_drop for sid, s in self.schemes.items()}
         self.scheme_reason = {sid: Reason(rule=f"scheme:{sid}", because=" ".join(s.facts)) for sid, s in self.schemes.items()}
         self.pre_step_reason = {
@@ -130,9 +132,18 @@ class RuleSet:
         return formats is None or model_format in formats
 
     def nodes(self):
-        for part in (self.ladder_tree, self.pre_step_tree):
+        for part in (self.ladder_tree, self.pre_step_tree, self.recovery_tree):
             for node in part:
                 yield from node.iter()
+
+    def recovery_rungs(self) -> list:
+        """Every rung the recovery part can add, once each, in the order the rules list them."""
+        found = {}
+        for root in self.recovery_tree:
+            for node in root.iter():
+                for item in node.rungs or ():
+                    found.setdefault((item.scheme, tuple(item.pre_steps)), item)
+        return list(found.values())
 
 
 def load_rules(folder: str | Path | None = None) -> RuleSet:
@@ -196,11 +207,13 @@ def _parse(folder: Path) -> RuleSet:
     _check_catalogs(folder, catalog, hardware)
     ladder = _compile_part(folder / "tree.yaml", "ladder", tree.ladder, set(catalog.schemes), "ladder")
     pre = _compile_part(folder / "tree.yaml", "pre_steps", tree.pre_steps, set(catalog.pre_steps), "pre_steps")
-    ids = [node.id for part in (ladder, pre) for root in part for node in root.iter()]
+    recovery = _compile_part(folder / "tree.yaml", "recovery", tree.recovery, set(catalog.schemes), "rungs",
+                             steps={p for p, entry in catalog.pre_steps.items() if entry.kind == "recovery"})
+    ids = [node.id for part in (ladder, pre, recovery) for root in part for node in root.iter()]
     duplicate = next((i for i in ids if ids.count(i) > 1), None)
     if duplicate:
         raise RulesError(f"{folder / 'tree.yaml'}: rule id '{duplicate}' is used twice; ids must be unique")
-    return RuleSet(folder, catalog, hardware, ladder, pre)
+    return RuleSet(folder, catalog, hardware, ladder, pre, recovery)
 
 
 def _read(path: Path, model: type[BaseModel]):
@@ -255,23 +268,25 @@ def _check_catalogs(folder: Path, catalog: SchemeCatalog, hardware: HardwareCata
                 )
 
 
-def _compile_part(path: Path, part: str, nodes: list[Node], known: set[str], payload: str):
+def _compile_part(path: Path, part: str, nodes: list[Node], known: set[str], payload: str, steps: set[str] = frozenset()):
     compiled = []
     for index, node in enumerate(nodes):
-        compiled.append(_compile_node(path, f"{part}[{index}]", node, known, payload))
+        compiled.append(_compile_node(path, f"{part}[{index}]", node, known, payload, steps))
     return compiled
 
 
-def _compile_node(path: Path, where: str, node: Node, known: set[str], payload: str):
+def _compile_node(path: Path, where: str, node: Node, known: set[str], payload: str, steps: set[str] = frozenset()):
     where = f"{where} ('{node.id}')"
     try:
         conditions = compile_when(node.when)
     except ValueError as err:
         raise RulesError(f"{path}: {where}.when: {err}") from None
-    other = "pre_steps" if payload == "ladder" else "ladder"
-    if getattr(node, other) is not None:
-        raise RulesError(f"{path}: {where}: a {payload} node cannot hold {other}")
-    items = getattr(node, payload)
+    for other in ("ladder", "pre_steps", "rungs"):
+        if other != payload and getattr(node, other) is not None:
+            raise RulesError(f"{path}: {where}: a {payload} node cannot hold {other}")
+    if payload == "rungs":
+        _check_rungs(path, where, node, known, steps)
+    items = getattr(node, payload) if payload != "rungs" else None
     for index, item in enumerate(items or ()):
         if item not in known:
             kind = "scheme" if payload == "ladder" else "pre-step"
@@ -283,7 +298,29 @@ def _compile_node(path: Path, where: str, node: Node, known: set[str], payload: 
         if not node.children:
             raise RulesError(f"{path}: {where}.children: empty")
         children = [
-            _compile_node(path, f"{where}.children[{i}]", child, known, payload)
+            _compile_node(path, f"{where}.children[{i}]", child, known, payload, steps)
             for i, child in enumerate(node.children)
         ]
     return CompiledNode(node, where, conditions, children)
+
+
+def _check_rungs(path: Path, where: str, node: Node, schemes: set[str], steps: set[str]) -> None:
+    """Each recovery rung names a known scheme, recovery pre-steps (each once) and known schemes to follow."""
+    seen = set()
+    for index, item in enumerate(node.rungs or ()):
+        at = f"{path}: {where}.rungs[{index}]"
+        if item.scheme not in schemes:
+            raise RulesError(f"{at}.scheme: unknown scheme '{item.scheme}'{did_you_mean(item.scheme, schemes)}")
+        for j, step in enumerate(item.pre_steps):
+            if step not in steps:
+                raise RulesError(f"{at}.pre_steps[{j}]: '{step}' is not a recovery pre-step{did_you_mean(step, steps)} "
+                                 "(schemes.yaml: pre_steps.<id>.kind: recovery)")
+        if len(set(item.pre_steps)) != len(item.pre_steps):
+            raise RulesError(f"{at}.pre_steps: lists a pre-step twice")
+        for j, scheme in enumerate(item.after):
+            if scheme not in schemes:
+                raise RulesError(f"{at}.after[{j}]: unknown scheme '{scheme}'{did_you_mean(scheme, schemes)}")
+        key = (item.scheme, tuple(item.pre_steps))
+        if key in seen:
+            raise RulesError(f"{at}: lists the rung {'+'.join([*item.pre_steps, item.scheme])} twice")
+        seen.add(key)

@@ -2,7 +2,7 @@
 
 Loading already proves the files schema-valid, every leaf a known scheme or pre-step, and the
 catalogs consistent with each other. This module adds what needs the engine: every answer in the
-space reaches a leaf in both parts of the tree (total), every node is reached by some answer
+space reaches a leaf in every part of the tree (total), every node is reached by some answer
 (no dead rules), no recommendation ever names a scheme or pre-step whose data, fine-tuning or
 hardware requirement the answers fail, every `executor:` names an importable step of the step
 contract, and the same answer gives the same recommendation in a fresh process, with another hash
@@ -111,6 +111,11 @@ def violations(answers: Answers, rules: RuleSet, rec) -> list[str]:
         broken += _unmet(sid, scheme, answers, rules)
     for step in rec.pre_steps:
         broken += _unmet(step, rules.pre_step_catalog[step], answers, rules)
+    for rung in rec.recovery:
+        if rung.scheme not in rec.ladder:
+            broken.append(f"a recovery rung for {rung.scheme}, which is not on the ladder")
+        for step in rung.pre_steps:
+            broken += _unmet(step, rules.pre_step_catalog[step], answers, rules)
     return broken
 
 
@@ -189,7 +194,9 @@ def check_rules(rules: RuleSet, *, limit: int = 20, step_of: Callable | None = N
     for answers in space:
         tried += 1
         facts = build_facts(answers, rules, None)
-        for part, nodes in (("ladder", rules.ladder_tree), ("pre_steps", rules.pre_step_tree)):
+        for part, nodes in (("ladder", rules.ladder_tree), ("pre_steps", rules.pre_step_tree), ("recovery", rules.recovery_tree)):
+            if not nodes:
+                continue
             path = walk(nodes, facts)
             if not path and len(problems) < limit:
                 problems.append(Problem(tree_file, part, f"no rule holds for {_describe(answers)} (add a last rule without `when`)"))

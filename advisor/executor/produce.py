@@ -59,7 +59,8 @@ class Producer:
         if pre_steps not in self._pre_stepped:
             model, findings = self._after(pre_steps[:-1], references[:-1])
             name = pre_steps[-1]
-            if self.context.train is None:
+            entry = self.rules.pre_step_catalog.get(name)
+            if entry is not None and entry.data == "labelled" and (self.context.train is None or self.context.train.y is None):
                 raise SchemeFailed(f"{name} fine-tunes the model and needs labelled training data (inputs.train)")
             result = _step(references[-1])(replace(self.context, applied=pre_steps[:-1]), model)
             if result.model is None:

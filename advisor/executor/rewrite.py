@@ -206,3 +206,56 @@ def with_biases(model, names: list[str]):
             plan.configs[name] = {"use_bias": True}
             plan.weights[name] = [kernel, bias]
     return rebuild(model, plan) if plan.configs else model
+
+
+def functional(model):
+    """A Sequential model as the Functional model of the same layers; other models as they are."""
+    if kind(model) != "Sequential":
+        return model
+    import tf_keras
+
+    return tf_keras.Model(model.inputs, model.outputs, name=model.name)
+
+
+def split_separable(model) -> tuple[object, list[str]]:
+    """Each SeparableConv2D as the DepthwiseConv2D and 1x1 Conv2D it computes (the converter splits it
+    the same way, so the float function does not change); the pointwise half keeps the layer's name.
+    Returns the model and the layers split."""
+    names = [layer.name for layer in model.layers if kind(layer) == "SeparableConv2D"]
+    if not names:
+        return model, []
+    import tf_keras
+
+    from advisor.executor.tf_env import quiet
+
+    graph = functional(model)
+    tensors, created = {}, []
+    with quiet():
+        for layer in graph.layers:
+            if kind(layer) == "InputLayer":
+                config = layer.get_config()
+                tensors[layer.name] = tf_keras.Input(batch_shape=config["batch_input_shape"], dtype=config["dtype"],
+                                                     name=layer.name)
+                continue
+            args = [tensors[source.name] for source in inbound(layer)]
+            x = args[0] if len(args) == 1 else args
+            if kind(layer) == "SeparableConv2D":
+                c = layer.get_config()
+                depthwise = tf_keras.layers.DepthwiseConv2D(
+                    c["kernel_size"], strides=c["strides"], padding=c["padding"], depth_multiplier=c["depth_multiplier"],
+                    dilation_rate=c["dilation_rate"], use_bias=False, name=f"{layer.name}_depthwise")
+                pointwise = tf_keras.layers.Conv2D(c["filters"], 1, use_bias=c["use_bias"], activation=c["activation"],
+                                                   name=layer.name)
+                tensors[layer.name] = pointwise(depthwise(x))
+                weights = layer.get_weights()
+                created += [(depthwise, weights[:1]), (pointwise, weights[1:])]
+            else:
+                copy = type(layer).from_config(layer.get_config())
+                tensors[layer.name] = copy(x)
+                created.append((copy, layer.get_weights()))
+        rebuilt = tf_keras.Model([tensors[name] for name in graph.input_names],
+                                 [tensors[name] for name in graph.output_names], name=model.name)
+    for layer, weights in created:
+        if weights:
+            layer.set_weights(weights)
+    return rebuilt, names

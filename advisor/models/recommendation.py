@@ -41,6 +41,13 @@ class Alternative(_Frozen):
     expected: PredictedSize | None = Field(None, description="Its predicted size on this model, when the model is known.")
 
 
+class RecoveryRung(_Frozen):
+    scheme: str = Field(description="The scheme carried out after the recovery pre-steps.")
+    pre_steps: list[str] = Field(description="The recovery pre-steps, in order.")
+    follows: str = Field(description="The ladder's scheme this rung comes right after (reached only when that one fails).")
+    because: str = Field(description="Why the rung is there, with the steps' expected effect and its source.")
+
+
 class Recommendation(_Frozen):
     feasible: bool = Field(description="False when no scheme can meet the answers.")
     scheme: str | None = Field(description="The scheme to try first, or null when infeasible.")
@@ -52,8 +59,20 @@ class Recommendation(_Frozen):
     warnings: list[str] = Field(default_factory=list, description="Things to know before running it.")
     alternatives: list[Alternative] = Field(default_factory=list, description="Every scheme not chosen, and why.")
     backends: dict[str, str] = Field(default_factory=dict, description="Scheme -> the backend that carries it out (the rules' choice for the model's format).")
+    recovery: list[RecoveryRung] = Field(default_factory=list, description="Rungs that recover accuracy, each tried right "
+                                         "after the scheme it follows fails.")
 
     @property
     def ladder(self) -> list[str]:
         """The choice followed by its fallbacks."""
         return ([self.scheme] if self.scheme else []) + list(self.fallbacks)
+
+    def rungs(self, pre_steps: list[str] | tuple[str, ...] | None = None) -> list[tuple[str, tuple[str, ...]]]:
+        """(scheme, pre-steps) in the order `advisor run` tries them: the ladder (after `pre_steps`, by default
+        the recommended ones), each recovery rung right after the scheme it follows."""
+        steps = tuple(self.pre_steps if pre_steps is None else pre_steps)
+        found = []
+        for scheme in self.ladder:
+            found.append((scheme, steps))
+            found += [(r.scheme, (*steps, *r.pre_steps)) for r in self.recovery if r.follows == scheme]
+        return found

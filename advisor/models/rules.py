@@ -102,14 +102,27 @@ class Scheme(_Strict):
     effect: SchemeEffect | None = Field(None, description="What its .tflite must show to count as quantized by it.")
 
 
+class RecoveryEffect(_Strict):
+    """What a recovery pre-step is expected to do to full integer's fidelity, measured by a benchmark."""
+
+    sqnr_gain_db: float = Field(description="Median gain of the worst output's SQNR against float32, dB.")
+    prediction_change_kept: float = Field(ge=0, description="Median share of plain full integer's top-1 changes left "
+                                          "after it (0.5: half of them).")
+    source: str = Field(description="The benchmark and models the figures come from.")
+
+
 class PreStep(_Strict):
     title: str = Field(description="Human name of the pre-step.")
+    kind: Literal["compression", "recovery"] = Field(
+        "compression", description="compression: shrinks the compressed file (pruning, clustering); recovery: makes "
+        "quantizing lose less (equalize, bias_correction, adaround, distill).")
     data: str = Field(description="The least data level it needs.")
     fine_tune: bool = Field(description="It trains the model (needs can_fine_tune).")
     compressed_reduction: float = Field(
-        gt=0, lt=1, description="Extra fraction of the compressed file it removes on top of the scheme."
+        0.0, ge=0, lt=1, description="Extra fraction of the compressed file it removes on top of the scheme."
     )
-    source: str = Field(description="Where compressed_reduction comes from.")
+    recovers: RecoveryEffect | None = Field(None, description="A recovery step's expected effect, from a benchmark.")
+    source: str = Field(description="Where compressed_reduction (or the step's method) comes from.")
     executor: str | None = Field(None, description="'module:function' that carries the pre-step out.")
     formats: list[str] | None = Field(None, description="Model formats it takes (absent: every format).")
     model_need: str | None = Field(None, description="What a user needs when the model's format rules it out.")
@@ -179,6 +192,19 @@ class HardwareCatalog(_Strict):
     targets: dict[str, Target] = Field(min_length=1, description="Target id -> target.")
 
 
+class RecoveryRung(_Strict):
+    """A scheme carried out after recovery pre-steps: one more rung of the ladder."""
+
+    scheme: str = Field(description="The scheme the recovery steps prepare the model for.")
+    pre_steps: list[str] = Field(min_length=1, description="Recovery pre-steps, in order.")
+    after: list[str] = Field(default_factory=list, description="Schemes that come before this rung when they are on the ladder "
+                             "(it always comes after its own scheme).")
+    because: str = Field(description="Why this rung is there, and when it is reached.")
+
+
+PAYLOADS = ("children", "ladder", "pre_steps", "rungs")
+
+
 class Node(_Strict):
     id: str = Field(description="Rule id, shown in every explanation that cites it.")
     when: dict[str, Any] = Field(default_factory=dict, description="Facts that must hold; empty = always.")
@@ -186,15 +212,17 @@ class Node(_Strict):
     children: list[Node] | None = Field(None, description="Sub-rules; the first that holds wins.")
     ladder: list[str] | None = Field(None, description="Leaf of the ladder part: schemes, most preferred first.")
     pre_steps: list[str] | None = Field(None, description="Leaf of the pre_steps part: pre-steps to run.")
+    rungs: list[RecoveryRung] | None = Field(None, description="Leaf of the recovery part: rungs added to the ladder, cheapest first.")
 
     @model_validator(mode="after")
     def _inner_or_leaf(self) -> Node:
-        payloads = [name for name in ("children", "ladder", "pre_steps") if getattr(self, name) is not None]
+        payloads = [name for name in PAYLOADS if getattr(self, name) is not None]
         if len(payloads) != 1:
-            raise ValueError(f"node '{self.id}' needs exactly one of children, ladder, pre_steps (has {payloads or 'none'})")
+            raise ValueError(f"node '{self.id}' needs exactly one of {', '.join(PAYLOADS)} (has {payloads or 'none'})")
         return self
 
 
 class Tree(_Strict):
     ladder: list[Node] = Field(min_length=1, description="Which schemes to try, first match wins.")
     pre_steps: list[Node] = Field(min_length=1, description="What to run before quantizing, first match wins.")
+    recovery: list[Node] = Field(default_factory=list, description="Recovery rungs added to the ladder, first match wins.")

@@ -25,8 +25,8 @@ from advisor.pipeline.plan import plan
 
 
 def combinations(answers: Answers, rules: RuleSet, model_format: str | None = None) -> list[tuple]:
-    """Every (scheme, pre-steps) the data, fine-tuning, hardware and model format allow; float32 is the
-    baseline. A scheme with more than one backend for the model is compared by each (without pre-steps:
+    """Every (scheme, compression pre-steps) the data, fine-tuning, hardware and model format allow, and
+    every rung of the rules' recovery part they allow; float32 is the baseline. A scheme with more than one backend for the model is compared by each (without pre-steps:
     (scheme, (), backend)); with pre-steps, its preferred backend carries it out."""
 
     def allowed(name, entry) -> bool:
@@ -35,7 +35,7 @@ def combinations(answers: Answers, rules: RuleSet, model_format: str | None = No
 
     target = rules.targets[answers.hardware]
     schemes = [s for s, e in rules.schemes.items() if s != "float32" and s in target.runs and allowed(s, e)]
-    steps = [p for p, e in rules.pre_step_catalog.items() if allowed(p, e)]
+    steps = [p for p, e in rules.pre_step_catalog.items() if e.kind == "compression" and allowed(p, e)]
     step_sets = [combo for n in range(len(steps) + 1) for combo in itertools.combinations(steps, n)]
     rungs: list[tuple] = []
     for combo in step_sets:
@@ -45,17 +45,22 @@ def combinations(answers: Answers, rules: RuleSet, model_format: str | None = No
                 rungs.extend((scheme, combo, backend) for backend in backends)
             else:
                 rungs.append((scheme, combo))
+    for item in rules.recovery_rungs():  # the recovery part's rungs, without compression pre-steps
+        if item.scheme in schemes and all(allowed(p, rules.pre_step_catalog[p]) for p in item.pre_steps):
+            rungs.append((item.scheme, tuple(item.pre_steps)))
     return rungs
 
 
 def compare(answers: Answers, *, out: str | Path = "advisor-compare", force: bool = False, options: RunOptions | None = None,
-            rules: RuleSet | None = None, progress=None, verbose: bool = False) -> Comparison:
+            rules: RuleSet | None = None, progress=None, verbose: bool = False, rungs: list[tuple] | None = None) -> Comparison:
+    """Every combination the answers allow (`rungs`: only these (scheme, pre-steps[, backend]) tuples),
+    measured against one float32 baseline; writes compare.json, compare.md and compare.png."""
     from advisor.pipeline.plan import facts_for
     from advisor.pipeline.run import session_for
 
     rules = rules or load_rules()
     found, facts = facts_for(answers, rules)
-    rungs = combinations(answers, rules, facts.format if facts else None)
+    rungs = list(rungs) if rungs is not None else combinations(answers, rules, facts.format if facts else None)
     if not rungs:
         raise BadInput(f"answers: no scheme can run on {answers.hardware} with data: {answers.data}; nothing to compare")
     folder = OutputFolder(out, force=force)  # an unwritable path fails before anything else

@@ -70,9 +70,10 @@ def plan(answers: Answers, rules: RuleSet | None = None, options: RunOptions | N
     if rungs is None:
         if scheme is None and not rec.feasible:
             raise Infeasible(rec)
-        ladder = [scheme, *(s for s in rec.ladder if s != scheme)] if scheme else rec.ladder
         steps = tuple(options.pre_steps if options.pre_steps is not None else rec.pre_steps)
-        rungs = [(name, steps) for name in ladder]
+        rungs = rec.rungs(steps)
+        if scheme:
+            rungs = [(scheme, steps), *(r for r in rungs if r != (scheme, steps))]
     typed = tuple(item if isinstance(item, Rung) else rung(rules, *item, model_format=model_format, asked=options.backend)
                   for item in rungs)
     baseline = rung(rules, BASELINE, (), model_format=model_format, asked=options.backend)

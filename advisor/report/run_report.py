@@ -124,7 +124,8 @@ def markdown_report(report: Report, answers: Answers) -> str:
                              f"{o.max_abs_error:g}{relative}{agreement}")
         for note in a.notes:
             lines.append(f"- note: {note}")
-        found = a.metrics.model_dump(include=set(StepFindings.model_fields), exclude_none=True) if a.metrics else {}
+        lines += recovery_lines(a.metrics.recovery if a.metrics else None)
+        found = a.metrics.model_dump(include=set(StepFindings.model_fields) - {"recovery"}, exclude_none=True) if a.metrics else {}
         for key, value in found.items():
             lines.append(f"- {key}: {value}")
         if a.hardware:
@@ -149,3 +150,21 @@ def markdown_report(report: Report, answers: Answers) -> str:
         lines += ["", "## Environment", "", f"- Python {env.get('python')} on {env.get('machine')}, {env.get('cpus')} CPUs"]
         lines += [f"- {k} {v}" for k, v in env.get("packages", {}).items()]
     return "\n".join(lines) + "\n"
+
+
+def recovery_lines(records) -> list[str]:
+    """What each recovery step did, before and after, as report.md lines."""
+    if not records:
+        return []
+    lines = ["- recovery steps (full integer on the representative inputs, before -> after the step):"]
+    for r in records:
+        def pair(key, fmt):
+            before, after = r.before.get(key), r.after.get(key)
+            return f"{fmt(before)} -> {fmt(after)}" if before is not None or after is not None else "not measured"
+
+        db = lambda v: "?" if v is None else f"{v:.1f} dB"  # noqa: E731
+        share = lambda v: "?" if v is None else f"{v:.2%}"  # noqa: E731
+        float_check = f"float model kept at {r.float_sqnr_db:.0f} dB; " if r.float_sqnr_db is not None else ""
+        lines.append(f"  - `{r.step}`: {float_check}worst SQNR {pair('sqnr_db', db)}, top-1 changed "
+                     f"{pair('prediction_change', share)}; {len(r.layers)} layer(s), {r.seconds:g} s")
+    return lines

@@ -1,0 +1,124 @@
+"""Recovering accuracy without labels: each recovery step alone and in the ladder's combinations, on
+models where plain full-integer quantization hurts, for an integer-only target (edgetpu).
+
+Measures, on the evaluation inputs against the float32 model: the worst output's SQNR, the share of
+top-1 classes changed, the accuracy where labels exist, and the time of the steps. Then the whole ladder
+(`advisor run`) with `max_prediction_change` and unlabelled data, and how long it takes.
+
+    python benchmarks/recovery.py                     the digits MobileNetV2 and mini-Xception (trained here)
+    python benchmarks/recovery.py --model NAME=MODEL.h5,REPRESENTATIVE.npz,EVAL.npz[,GOAL]
+                                                      a model of your own (pretrained ones are not shipped)
+    python benchmarks/recovery.py --quick             the MobileNetV2, two methods
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from _common import markdown_table, parser, save, sweep
+
+METHODS = [(), ("equalize",), ("bias_correction",), ("equalize", "bias_correction"), ("adaround",),
+           ("equalize", "adaround"), ("distill",)]
+QUICK_METHODS = [(), ("equalize", "bias_correction")]
+LADDER_GOAL = 0.01
+
+
+def _model_cases(args, folder: Path) -> list[dict]:
+    from recovery_models import BUILDERS, build
+
+    cases = []
+    names = ["digits-mobilenetv2"] if args.quick else list(BUILDERS)
+    for name in names:
+        path = build(name, folder)
+        cases.append({"name": name, "model": str(path), "representative": str(folder / "digits32-representative.npz"),
+                      "eval": str(folder / "digits32-eval.npz"), "goal": LADDER_GOAL})
+    for spec in args.model or []:
+        name, _, files = spec.partition("=")
+        model, representative, eval_, *goal = files.split(",")
+        cases.append({"name": name, "model": model, "representative": representative, "eval": eval_,
+                      "goal": float(goal[0]) if goal else LADDER_GOAL})
+    return cases
+
+
+def _row(case: dict, attempt) -> dict:
+    m = attempt.metrics
+    fidelity = m.fidelity if m else None
+    records = (m.recovery or []) if m else []
+    return {
+        "model": case["name"], "method": "+".join(attempt.pre_steps) or "plain full integer", "error": attempt.error,
+        "sqnr_db": fidelity.worst_sqnr_db if fidelity else None,
+        "prediction_change": fidelity.prediction_change if fidelity else None,
+        "accuracy": m.accuracy if m else None, "accuracy_drop": m.accuracy_drop if m else None,
+        "steps_seconds": round(sum(r.seconds or 0 for r in records), 1),
+        "float_sqnr_db": [r.float_sqnr_db for r in records if r.float_sqnr_db is not None],
+        "steps": [r.model_dump() for r in records],
+    }
+
+
+def _ladder(case: dict, out: Path, rules) -> dict:
+    """`advisor run` with unlabelled data only and the case's prediction-change goal."""
+    from advisor.pipeline.recommend import parse_answers
+    from advisor.pipeline.run import execute, plan
+
+    answers = parse_answers({"data": "unlabelled", "hardware": "edgetpu", "goals": {"max_prediction_change": case["goal"]},
+                             "inputs": {"model": case["model"], "representative": case["representative"],
+                                        "eval": case["eval"]}})
+    started = time.perf_counter()
+    report = execute(plan(answers, rules), out=out)
+    seconds = time.perf_counter() - started
+    chosen = report.attempts[report.chosen] if report.chosen is not None else None
+    return {"model": case["name"], "goal": case["goal"], "passed": chosen is not None,
+            "chosen": "+".join([*chosen.pre_steps, chosen.scheme]) if chosen else None,
+            "prediction_change": chosen.metrics.fidelity.prediction_change if chosen else None,
+            "attempts": ["+".join([*a.pre_steps, a.scheme]) + (" PASS" if a.passed else " fail") for a in report.attempts],
+            "seconds": round(seconds, 1)}
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--model", action="append", help="NAME=MODEL,REPRESENTATIVE,EVAL[,GOAL] (repeatable)")
+    p.add_argument("--no-ladder", action="store_true", help="measure the methods only")
+    args = p.parse_args()
+    from recovery_models import default_folder
+
+    from advisor.engine.rules import load_rules
+    from advisor.models.options import RunOptions
+    from advisor.pipeline.recommend import parse_answers
+
+    rules = load_rules()
+    folder = default_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, ladders = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in _model_cases(args, folder):
+            answers = parse_answers({"data": "unlabelled", "hardware": "edgetpu", "inputs": {
+                "model": case["model"], "representative": case["representative"], "eval": case["eval"]}})
+            methods = QUICK_METHODS if args.quick else METHODS
+            report = sweep(answers, rules, [("full_integer", m) for m in methods], Path(tmp) / case["name"],
+                           RunOptions(latency_runs=5))
+            rows += [_row(case, a) for a in report.attempts]
+            if not args.no_ladder and not args.quick:
+                ladders.append(_ladder(case, Path(tmp) / f"{case['name']}-ladder", rules))
+    table = markdown_table(
+        ["model", "method", "worst SQNR", "top-1 changed", "accuracy", "drop", "steps' time", "float kept"],
+        [[r["model"], r["method"], "" if r["sqnr_db"] is None else f"{r['sqnr_db']:.1f} dB",
+          "" if r["prediction_change"] is None else f"{r['prediction_change']:.2%}",
+          "" if r["accuracy"] is None else f"{r['accuracy']:.4f}",
+          "" if r["accuracy_drop"] is None else f"{r['accuracy_drop'] * 100:+.2f} pts",
+          f"{r['steps_seconds']:g} s", ", ".join(f"{v:.0f} dB" for v in r["float_sqnr_db"]) or (r["error"] or "")[:80]]
+         for r in rows])
+    if ladders:
+        table += "\n\nThe ladder (`advisor run`, edgetpu, unlabelled data, `max_prediction_change`):\n\n" + markdown_table(
+            ["model", "goal", "passed", "chosen", "top-1 changed", "attempts", "time"],
+            [[r["model"], f"{r['goal']:.0%}", r["passed"], r["chosen"],
+              "" if r["prediction_change"] is None else f"{r['prediction_change']:.2%}", "; ".join(r["attempts"]),
+              f"{r['seconds']:g} s"] for r in ladders])
+    save("recovery", args, rows, table, {"ladders": ladders})
+    print(json.dumps(ladders, indent=1))
+
+
+if __name__ == "__main__":
+    main()
