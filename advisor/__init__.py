@@ -15,7 +15,7 @@ from advisor.models.answers import Answers, Goals, Inputs
 from advisor.models.recommendation import Recommendation
 from advisor.pipeline.recommend import parse_answers, recommend
 
-__all__ = ["recommend", "run", "compare", "check", "parse_answers", "Answers", "Goals", "Inputs", "Recommendation",
+__all__ = ["recommend", "run", "compare", "check", "fleet", "verify", "parse_answers", "Answers", "Goals", "Inputs", "Recommendation",
            "AdvisorError", "BadInput", "__version__"]
 
 
@@ -26,11 +26,30 @@ def run(answers, **kwargs):
     return _run(answers, **kwargs)
 
 
-def compare(answers, **kwargs):
-    """`advisor compare` from Python (advisor.pipeline.compare.compare)."""
+def compare(answers, *, workers: int | None = None, engine: str = "local", address: str | None = None, **kwargs):
+    """`advisor compare` from Python (advisor.pipeline.compare.compare): `workers` attempts at once, on this
+    machine (engine="local") or as Ray tasks (engine="ray", `address` the cluster)."""
     from advisor.pipeline.compare import compare as _compare
+    from advisor.pipeline.recommend import parse_answers
 
-    return _compare(answers, **kwargs)
+    if not hasattr(answers, "hardware"):
+        answers = parse_answers(answers)
+    return _compare(answers, workers=workers, engine=engine, address=address, **kwargs)
+
+
+def fleet(fleet_file, **kwargs):
+    """`advisor fleet` from Python (advisor.pipeline.fleet.fleet): a fleet file's path, or its content as a
+    dict; `out`, `workers`, `engine` ("local" or "ray"), `address`, `force`, `verify`. Returns the FleetResult."""
+    from advisor.pipeline.fleet import fleet as _fleet
+
+    return _fleet(fleet_file, **kwargs)
+
+
+def verify(folder, **kwargs):
+    """`advisor verify` from Python (advisor.pipeline.verify.verify): a run folder re-measured."""
+    from advisor.pipeline.verify import verify as _verify
+
+    return _verify(folder, **kwargs)
 
 
 def check(model, hardware: str, rules=None):

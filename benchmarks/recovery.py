@@ -46,7 +46,7 @@ def _model_cases(args, folder: Path) -> list[dict]:
 def _row(case: dict, attempt) -> dict:
     m = attempt.metrics
     fidelity = m.fidelity if m else None
-    records = (m.recovery or []) if m else []
+    records = attempt.recovery or []
     return {
         "model": case["name"], "method": "+".join(attempt.pre_steps) or "plain full integer", "error": attempt.error,
         "sqnr_db": fidelity.worst_sqnr_db if fidelity else None,

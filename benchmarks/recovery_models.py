@@ -83,7 +83,7 @@ def mini_xception():
     return keras.Model(inputs, outputs, name="mini_xception")
 
 
-BUILDERS = {"digits-mobilenetv2": (mobilenet_v2, 30, 2e-3), "digits-mini-xception": (mini_xception, 30, 3e-3)}
+BUILDERS = {"digits-mobilenetv2": (mobilenet_v2, 100, 1e-3), "digits-mini-xception": (mini_xception, 30, 3e-3)}
 
 
 def build(name: str, out: Path) -> Path:

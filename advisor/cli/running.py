@@ -20,12 +20,31 @@ def register(command, rules_option) -> None:
     p.add_argument("--out", default="advisor-compare", metavar="DIR", help="output folder (default: ./advisor-compare)")
     p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
     _budget_options(p)
+    _workers_option(p)
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log output")
     rules_option(p)
 
     p = command("demo", _cmd_demo, "the whole flow on the built-in digits model, no files needed")
     p.add_argument("--out", default="advisor-demo", metavar="DIR", help="output folder (default: advisor-demo)")
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log output")
+
+    p = command("fleet", _cmd_fleet, "every (model, target) pair of a fleet file as a run, several at once")
+    p.add_argument("fleet_file", metavar="FLEET.yaml", help="the models, their data, the targets and the goals")
+    p.add_argument("--out", default="advisor-fleet", metavar="DIR", help="output folder (default: ./advisor-fleet)")
+    p.add_argument("--force", action="store_true", help="run every pair again, even when its inputs are unchanged")
+    p.add_argument("--verify", action="store_true", help="then re-measure every pair's model.tflite (advisor verify)")
+    _workers_option(p)
+    p.add_argument("--engine", default="local", choices=("local", "ray"), help="run pairs on this machine's worker "
+                   "processes (local) or as Ray tasks (ray; pip install advisor[cluster])")
+    p.add_argument("--address", metavar="ADDR", help="with --engine ray: the cluster to join (default: a local Ray instance)")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log output")
+    rules_option(p)
+
+    p = command("verify", _cmd_verify, "re-measure a run's model.tflite against the goals and hardware its report recorded")
+    p.add_argument("folder", metavar="DIR", help="an output folder of advisor run (or one pair's folder of a fleet)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log output")
+    rules_option(p)
 
     p = command("check", _cmd_check, "check an existing .tflite against a target's requirements")
     p.add_argument("model", metavar="MODEL.tflite")
@@ -47,8 +66,14 @@ def _run_options(p) -> None:
     p.add_argument("--sparsity", type=float, help="pruning's target sparsity (default 0.5)")
     p.add_argument("--clusters", type=int, help="clusters per weight tensor (default 16)")
     p.add_argument("--threads", type=int, help="interpreter threads for latency (default: all cores)")
+    _workers_option(p)
     _budget_options(p)
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log output")
+
+
+def _workers_option(p) -> None:
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes making attempts at once (default: one per "
+                   "two cores); the answer is the one a single worker gives")
 
 
 def _budget_options(p) -> None:
@@ -84,7 +109,7 @@ def _options(args):
 
     given = {
         key: getattr(args, key, None)
-        for key in ("epochs", "batch_size", "learning_rate", "sparsity", "clusters", "threads", "scheme", "backend")
+        for key in ("epochs", "batch_size", "learning_rate", "sparsity", "clusters", "threads", "scheme", "backend", "workers")
         if getattr(args, key, None) is not None
     }
     if getattr(args, "pre_steps", None) is not None:
@@ -94,6 +119,17 @@ def _options(args):
     except ValidationError as err:
         message = describe_validation_error(err, RunOptions, "options")
         raise BadInput(message.replace("options: ", "--", 1).replace("_", "-", 1)) from None
+
+
+def _workers(args):
+    """RunOptions with only --workers (compare's one option), checked as the other options are."""
+    return _options(argparse_subset(args, "workers"))
+
+
+def argparse_subset(args, *names):
+    import argparse
+
+    return argparse.Namespace(**{name: getattr(args, name, None) for name in names})
 
 
 def _execute(answers, options, rules, out: str, force: bool) -> int:
@@ -163,12 +199,57 @@ def _cmd_compare(args) -> int:
     console = terminal_console()
     progress = RichProgress(console)
     try:
-        comparison = compare(answers, rules=rules, out=args.out, force=args.force, options=RunOptions(), progress=progress,
+        comparison = compare(answers, rules=rules, out=args.out, force=args.force, options=_workers(args), progress=progress,
                              verbose=args.verbose)
     finally:
         progress.close()
     print_comparison(comparison, args.out, console)
     return EXIT_OK if comparison.any_passed else EXIT_GOALS_NOT_MET
+
+
+def _cmd_fleet(args) -> int:
+    from advisor.engine.rules import load_rules
+    from advisor.executor.tf_env import set_verbose
+    from advisor.pipeline.fleet import fleet, read_fleet
+    from advisor.report.fleet_report import print_fleet
+    from advisor.report.progress import RichProgress, terminal_console
+
+    set_verbose(args.verbose)
+    if args.workers is not None and args.workers < 1:
+        raise BadInput("--workers: must be at least 1")
+    rules = load_rules(args.rules)
+    _, jobs = read_fleet(args.fleet_file, rules)  # a bad fleet file fails before anything runs
+    console = terminal_console()
+    progress = RichProgress(console)
+    try:
+        result = fleet(args.fleet_file, out=args.out, workers=args.workers, force=args.force, verify=args.verify,
+                       rules=rules, progress=progress, engine=args.engine, address=args.address, verbose=args.verbose)
+    finally:
+        progress.close()
+    models = list(dict.fromkeys(job.model for job in jobs))
+    targets = list(dict.fromkeys(job.target for job in jobs))
+    print_fleet(result, models, targets, args.out, console)
+    return result.exit_code
+
+
+def _cmd_verify(args) -> int:
+    from advisor.engine.rules import load_rules
+    from advisor.pipeline.verify import verify
+    from advisor.report.progress import RichProgress, terminal_console
+    from advisor.report.verification import print_verification
+
+    console = terminal_console()
+    progress = RichProgress(console) if not args.json else None
+    try:
+        found = verify(args.folder, rules=load_rules(args.rules), progress=progress, verbose=args.verbose)
+    finally:
+        if progress is not None:
+            progress.close()
+    if args.json:
+        print(found.model_dump_json(indent=2))
+    else:
+        print_verification(found, console)
+    return EXIT_OK if found.holds else EXIT_GOALS_NOT_MET
 
 
 def _cmd_check(args) -> int:

@@ -30,6 +30,7 @@ FLOAT_SQNR_DB = 60.0  # a rewrite that keeps the float model's outputs at least 
 PROBE_SAMPLES = 200  # representative inputs the before/after fidelity and the statistics are measured on
 EQUALIZE_SWEEPS = 8
 RELU6_TOP = 6.0
+MAX_SCALE = 1e4  # no channel is rescaled by more than this either way
 
 
 def _start(context: StepContext, model):
@@ -141,7 +142,7 @@ def equalize(context: StepContext, model) -> StepResult:
     x = _inputs(context, required=False)
     probe = x if x is not None else _synthetic(context)
     found = rw.pairs(folded)
-    tops = _relu6_tops(folded, found, probe)
+    tops = _tops(folded, found, probe)
     equalized, touched, clipped = _equalize_pairs(folded, found, tops)
     sqnr = float_sqnr(original, equalized, probe)
     inputs = "the representative inputs" if x is not None else "standard-normal inputs (no representative inputs)"
@@ -165,25 +166,28 @@ def equalize(context: StepContext, model) -> StepResult:
     return _result(context, equalized, record)
 
 
-def _relu6_tops(model, found: list[rw.Pair], x) -> dict[str, np.ndarray]:
-    """Per pair joined by ReLU6, the largest value of each channel reaching its second layer on `x`."""
-    wanted = [model.get_layer(p.second) for p in found if p.relu6]
+def _tops(model, found: list[rw.Pair], x) -> dict[str, np.ndarray]:
+    """Per pair, the largest magnitude of each channel reaching its second layer on `x`."""
+    wanted = [model.get_layer(p.second) for p in found]
     if not wanted:
         return {}
     values = _layer_inputs(model, wanted, x)
-    return {name: v.reshape(-1, v.shape[-1]).max(axis=0) for name, v in values.items()}
+    return {name: np.abs(v.reshape(-1, v.shape[-1])).max(axis=0).astype(np.float64) for name, v in values.items()}
 
 
 def _equalize_pairs(model, chosen: list[rw.Pair], tops: dict[str, np.ndarray]):
     """Rescale each pair's channels (Nagel et al.: s = sqrt(r1 * r2) / r2, both ranges become sqrt(r1 * r2)),
     sweeping until the scales settle; returns the model, the layers touched and the ReLU6 channels left
-    alone because they reach 6."""
-    weights = {name: list(model.get_layer(name).get_weights()) for p in chosen for name in (p.first, p.second)}
+    alone because they reach 6. No channel's activations grow beyond the largest channel's of the tensor
+    (activations are quantized per tensor, so one blown-up channel would cost every other its precision),
+    nor beyond 6 through a ReLU6."""
+    weights = {name: [np.asarray(w, np.float64) for w in model.get_layer(name).get_weights()]
+               for p in chosen for name in (p.first, p.second)}
     for name in weights:
         if len(weights[name]) == 1:  # a layer without a bias gets one: its scaled outputs need it
             layer = model.get_layer(name)
-            weights[name].append(np.zeros(rw.output_channels(layer, weights[name][0]), np.float32))
-    tops = {name: top.astype(np.float64).copy() for name, top in tops.items()}
+            weights[name].append(np.zeros(rw.output_channels(layer, weights[name][0]), np.float64))
+    tops = {name: top.copy() for name, top in tops.items()}
     touched, clipped = set(), set()
     for _ in range(EQUALIZE_SWEEPS):
         for pair in chosen:
@@ -192,21 +196,25 @@ def _equalize_pairs(model, chosen: list[rw.Pair], tops: dict[str, np.ndarray]):
             k2 = weights[pair.second][0]
             r1 = _output_range(first, k1)
             r2 = _input_range(second, k2)
-            if r1.shape != r2.shape:
+            top = tops.get(pair.second)
+            if r1.shape != r2.shape or top is None or top.shape != r1.shape:
                 continue
             valid = (r1 > 0) & (r2 > 0)
             s = np.ones_like(r1)
-            s[valid] = np.sqrt(r1[valid] * r2[valid]) / r2[valid]
+            s[valid] = np.sqrt(r1[valid] / r2[valid])
+            limit = RELU6_TOP if pair.relu6 else top.max()
+            s = np.maximum(s, top / limit * (1 + 1e-6))
+            s = np.clip(s, 1 / MAX_SCALE, MAX_SCALE)
             if pair.relu6:
-                top = tops[pair.second]
                 saturated = top >= RELU6_TOP * (1 - 1e-3)
-                s = np.where(saturated, 1.0, np.maximum(s, top / RELU6_TOP * (1 + 1e-3)))
-                tops[pair.second] = top / s
+                s = np.where(saturated, 1.0, s)
                 clipped.update((pair.second, int(c)) for c in np.flatnonzero(saturated))
-            weights[pair.first][0] = rw.scale_outputs(first, k1, 1 / s).astype(np.float32)
-            weights[pair.first][1] = (b1 / s).astype(np.float32)
-            weights[pair.second][0] = rw.scale_inputs(second, k2, s).astype(np.float32)
+            tops[pair.second] = top / s
+            weights[pair.first][0] = rw.scale_outputs(first, k1, 1 / s)
+            weights[pair.first][1] = b1 / s
+            weights[pair.second][0] = rw.scale_inputs(second, k2, s)
             touched.update((pair.first, pair.second))
+    weights = {name: [w.astype(np.float32) for w in values] for name, values in weights.items()}
     plan = rw.Rebuild(configs={name: {"use_bias": True} for name in weights}, weights=weights)
     return rw.rebuild(model, plan), touched, len(clipped)
 
@@ -452,7 +460,7 @@ def distill(context: StepContext, model) -> StepResult:
     ladder's quantization-aware training comes first; this step never reads them."""
     import tf_keras
 
-    from advisor.executor import training
+    from advisor.executor import qat_scheme, training
     from advisor.executor.tf_env import quiet, tfmot
     from advisor.models.dataset import Dataset
 
@@ -467,7 +475,8 @@ def distill(context: StepContext, model) -> StepResult:
     with quiet():
         try:
             annotated, left = training.annotate_supported(teacher, mot)
-            student = mot.quantization.keras.quantize_apply(annotated)
+            with qat_scheme.scope():
+                student = mot.quantization.keras.quantize_apply(annotated, qat_scheme.scheme())
         except (ValueError, RuntimeError, TypeError, KeyError) as err:
             raise SchemeFailed(f"distill cannot wrap this model for quantization-aware training: {err}") from None
     training.calibrate_ranges(student, teacher, inputs)

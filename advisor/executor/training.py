@@ -115,7 +115,10 @@ def quantization_aware(model, data: Dataset, options, *, preserve: tuple[str, ..
                 with quantize.quantize_scope():
                     qat = quantize.quantize_apply(annotated, _preserving_scheme(mot, preserve))
             else:
-                qat = quantize.quantize_apply(annotated)
+                from advisor.executor import qat_scheme
+
+                with qat_scheme.scope():
+                    qat = quantize.quantize_apply(annotated, qat_scheme.scheme())
         except (ValueError, RuntimeError, TypeError, KeyError) as err:
             raise SchemeFailed(f"quantization-aware training cannot wrap this model: {_one_line(err)}") from None
     calibrate_ranges(qat, model, data)
@@ -164,7 +167,36 @@ def calibrate_ranges(qat, float_model, data: Dataset) -> int:
                     variable.assign(min(0.0, low_in))
                 elif variable.name.endswith("_max:0"):
                     variable.assign(max(0.0, high_in))
+    _set_kernel_ranges(qat, quantize_wrapper)
     return set_
+
+
+def _set_kernel_ranges(qat, quantize_wrapper) -> None:
+    """Each kernel quantizer's range set to its kernel's (symmetric, per channel where it has one per
+    channel), as the first training step would: TFMOT starts them at [-6, 6], which rounds every weight
+    below 6/127 to zero in a model that is evaluated or converted before it has trained."""
+    for layer in qat.layers:
+        if not isinstance(layer, quantize_wrapper.QuantizeWrapper):
+            continue
+        variables = {v.name.rsplit("/", 1)[-1].split(":")[0]: v for v in layer.weights}
+        for attribute in ("kernel", "depthwise_kernel"):
+            kernel = variables.get(attribute)
+            low, high = variables.get(f"{attribute}_min"), variables.get(f"{attribute}_max")
+            if kernel is None or low is None or high is None:
+                continue
+            values = np.abs(np.asarray(kernel.numpy()))
+            size = int(np.prod(low.shape)) if low.shape.rank else 1
+            if size == 1:
+                top = np.full(low.shape, values.max())
+            elif size == values.shape[-1]:
+                top = values.reshape(-1, values.shape[-1]).max(axis=0)
+            elif values.ndim >= 2 and size == values.shape[-2] * values.shape[-1]:
+                top = values.reshape(-1, size).max(axis=0)
+            else:
+                continue
+            top = np.maximum(top, 1e-8).reshape(low.shape).astype(np.float32)
+            low.assign(-top)
+            high.assign(top)
 
 
 def annotate_supported(model, mot):

@@ -19,3 +19,12 @@ class RunOptions(BaseModel):
     scheme: str | None = Field(None, description="Try this scheme first; the recommended ladder continues after it.")
     pre_steps: list[str] | None = Field(None, description="Pre-steps to run before quantizing, instead of the recommended ones.")
     backend: str | None = Field(None, description="Carry every scheme out with this backend where it has an implementation (converter, quantizer).")
+    workers: int | None = Field(None, ge=1, le=64, description="Worker processes making attempts at once (default: one per "
+                                "two cores, at least one).")
+
+
+def default_workers() -> int:
+    """One worker per two cores, at least one: each attempt's TensorFlow uses the cores it is given."""
+    import os
+
+    return max(1, (os.cpu_count() or 2) // 2)

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from advisor.models.answers import Answers
 from advisor.models.recommendation import Recommendation
 from advisor.models.rung import attempt_label
 
@@ -114,7 +115,8 @@ class RecoveryRecord(_Model):
 class StepFindings(_Model):
     """What steps measure beside the .tflite, each a field of the attempt's metrics."""
 
-    recovery: list[RecoveryRecord] | None = Field(None, description="What each recovery step did, in order.")
+    recovery: list[RecoveryRecord] | None = Field(None, description="What each recovery step did, in order (reported "
+                                                  "in the attempt's `recovery`, not in its metrics).")
     target_sparsity: float | None = Field(None, description="Pruning's target share of zero weights.")
     sparsity: float | None = Field(None, description="The share of stored weight values that are zero, read from the .tflite.")
     unique_weights: dict[str, int] | None = Field(None, description="Per weight tensor, its distinct values (per channel, the most).")
@@ -177,6 +179,8 @@ class Attempt(_Model):
                               "signal), or why its file shows the scheme did not take effect.")
     weights_by_dtype: dict[str, int] = Field(default_factory=dict, description="Bytes of the constant tensors in the "
                                              ".tflite by dtype, read back from the file.")
+    recovery: list[RecoveryRecord] | None = Field(None, description="What each recovery step did, in order (when the "
+                                                  "attempt had recovery pre-steps).")
     warnings: list[str] = Field(default_factory=list, description="What to know before shipping it, whatever the goals say.")
     notes: list[str] = Field(default_factory=list)
     seconds: float | None = Field(None, description="Wall time of producing and measuring the attempt.")
@@ -202,3 +206,5 @@ class Report(_Model):
     error: str | None = Field(None, description="Why nothing could be attempted (the float32 baseline could not be made), when so.")
     notes: list[str] = Field(default_factory=list)
     environment: dict[str, Any] = Field(default_factory=dict)
+    answers: Answers | None = Field(None, description="The answers carried out, input paths absolute: what `advisor verify` "
+                                    "re-measures against.")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from advisor.engine.pareto import objectives_of, pareto_front, quality_axis
 from advisor.engine.rules import RuleSet, load_rules
-from advisor.engine.search import Sweep, search
 from advisor.errors import BadInput
 from advisor.models.answers import Answers
 from advisor.models.comparison import Comparison
@@ -24,9 +23,9 @@ from advisor.pipeline.output import OutputFolder
 from advisor.pipeline.plan import plan
 
 
-def combinations(answers: Answers, rules: RuleSet, model_format: str | None = None) -> list[tuple]:
+def combinations(answers: Answers, rules: RuleSet, model_format: str | None = None, recovery=()) -> list[tuple]:
     """Every (scheme, compression pre-steps) the data, fine-tuning, hardware and model format allow, and
-    every rung of the rules' recovery part they allow; float32 is the baseline. A scheme with more than one backend for the model is compared by each (without pre-steps:
+    the `recovery` rungs (the recommendation's) they allow; float32 is the baseline. A scheme with more than one backend for the model is compared by each (without pre-steps:
     (scheme, (), backend)); with pre-steps, its preferred backend carries it out."""
 
     def allowed(name, entry) -> bool:
@@ -45,22 +44,35 @@ def combinations(answers: Answers, rules: RuleSet, model_format: str | None = No
                 rungs.extend((scheme, combo, backend) for backend in backends)
             else:
                 rungs.append((scheme, combo))
-    for item in rules.recovery_rungs():  # the recovery part's rungs, without compression pre-steps
+    for item in recovery:  # the recommendation's recovery rungs, without compression pre-steps
         if item.scheme in schemes and all(allowed(p, rules.pre_step_catalog[p]) for p in item.pre_steps):
             rungs.append((item.scheme, tuple(item.pre_steps)))
     return rungs
 
 
 def compare(answers: Answers, *, out: str | Path = "advisor-compare", force: bool = False, options: RunOptions | None = None,
-            rules: RuleSet | None = None, progress=None, verbose: bool = False, rungs: list[tuple] | None = None) -> Comparison:
+            rules: RuleSet | None = None, progress=None, verbose: bool = False, rungs: list[tuple] | None = None,
+            workers: int | None = None, engine: str = "local", address: str | None = None) -> Comparison:
     """Every combination the answers allow (`rungs`: only these (scheme, pre-steps[, backend]) tuples),
-    measured against one float32 baseline; writes compare.json, compare.md and compare.png."""
+    measured against one float32 baseline, on `workers` worker processes at once (engine "local") or as Ray
+    tasks ("ray", on the cluster at `address`); writes compare.json, compare.md and compare.png."""
     from advisor.pipeline.plan import facts_for
-    from advisor.pipeline.run import session_for
+    from advisor.pipeline.run import attempt_rungs, session_for
 
     rules = rules or load_rules()
+    options = options or RunOptions()
+    if workers is not None:
+        options = options.model_copy(update={"workers": workers})
+    if engine not in ("local", "ray"):
+        raise BadInput(f"--engine: unknown engine '{engine}'; known: local, ray")
+    if address and engine != "ray":
+        raise BadInput("--address: only with --engine ray")
     found, facts = facts_for(answers, rules)
-    rungs = list(rungs) if rungs is not None else combinations(answers, rules, facts.format if facts else None)
+    if rungs is None:
+        from advisor.engine.evaluate import recommend
+
+        recovery = recommend(answers, rules, facts).recovery
+        rungs = combinations(answers, rules, facts.format if facts else None, recovery)
     if not rungs:
         raise BadInput(f"answers: no scheme can run on {answers.hardware} with data: {answers.data}; nothing to compare")
     folder = OutputFolder(out, force=force)  # an unwritable path fails before anything else
@@ -74,13 +86,8 @@ def compare(answers: Answers, *, out: str | Path = "advisor-compare", force: boo
         if session.opened is not None:
             runnable = session.runnable(the_plan.rungs)
             overall = session.progress.task(f"compare: {len(runnable)} combinations", total=len(runnable))
-
-            def attempt(rung):
-                row = session.attempt(rung)
-                overall.advance(1)
-                return row
-
-            result = search(Sweep(runnable), attempt, budget=the_plan.budget)
+            result = attempt_rungs(_Counted(session, overall), runnable, the_plan.budget, ladder=False,
+                                   workers=the_plan.options.workers, verbose=verbose)
             overall.finish()
             rows = [t.outcome for t in result.trials]
         comparison = _judge(answers, the_plan.recommendation, session.baseline, rows, session.all_notes)
@@ -91,6 +98,27 @@ def compare(answers: Answers, *, out: str | Path = "advisor-compare", force: boo
         _write(session.folder, comparison, answers)
         session.folder.commit()
     return comparison
+
+
+class _Counted:
+    """A session whose attempts (and its clones' attempts) advance the overall progress bar."""
+
+    def __init__(self, session, overall):
+        self.session, self.overall = session, overall
+
+    def attempt(self, rung):
+        row = self.session.attempt(rung)
+        self.overall.advance(1)
+        return row
+
+    def clone(self, verbose: bool = False):
+        return _Counted(self.session.clone(verbose), self.overall)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __getattr__(self, name):
+        return getattr(self.session, name)
 
 
 def _judge(answers: Answers, rec: Recommendation, baseline: Baseline, rows: list[Attempt], notes: list[str]) -> Comparison:

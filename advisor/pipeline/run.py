@@ -64,8 +64,8 @@ def execute(the_plan: Plan, *, out: str | Path | OutputFolder, force: bool = Fal
     with session_for(the_plan, out, force, progress, verbose) as session:
         result = SearchResult()
         if session.opened is not None:
-            strategy = (Sweep if sweep else Ladder)(session.runnable(the_plan.rungs))
-            result = search(strategy, session.attempt, budget=the_plan.budget)
+            result = attempt_rungs(session, session.runnable(the_plan.rungs), the_plan.budget, ladder=not sweep,
+                                   workers=the_plan.options.workers, verbose=verbose)
         report = build_report(the_plan, session, result)
         folder = session.folder
         if report.chosen is not None:
@@ -74,6 +74,32 @@ def execute(the_plan: Plan, *, out: str | Path | OutputFolder, force: bool = Fal
         folder.write("report.md", markdown_report(report, the_plan.answers))
         folder.commit()
     return report
+
+
+def attempt_rungs(session: Session, rungs, budget, *, ladder: bool, workers: int | None = None,
+                  verbose: bool = False) -> SearchResult:
+    """The rungs attempted in order on the session's worker, or on `workers` of them at once (the session
+    and clones of it) with the same trials kept; a rung made speculatively and discarded is noted, and its
+    file removed, so the folder is the one a single worker leaves."""
+    from advisor.models.options import default_workers
+    from advisor.pipeline.parallel import attempt_all
+
+    count = min(workers or default_workers(), len(rungs))
+    if count <= 1:
+        return search((Ladder if ladder else Sweep)(rungs), session.attempt, budget=budget)
+    sessions = [session]
+    try:
+        for _ in range(count - 1):
+            sessions.append(session.clone(verbose))
+        result = attempt_all([s.attempt for s in sessions], rungs, budget=budget, ladder=ladder)
+    finally:
+        for other in sessions[1:]:
+            other.close()
+    for rung in result.discarded:
+        session.notes.append(f"{rung.label} was made alongside an earlier rung (--workers {count}) and discarded when "
+                             "that rung passed")
+        (session.folder.staging / f"attempts/{rung.label}.tflite").unlink(missing_ok=True)
+    return result
 
 
 class session_for:
@@ -118,6 +144,7 @@ def build_report(the_plan: Plan, session: Session, result: SearchResult) -> Repo
         error=session.error,
         notes=session.all_notes,
         environment=environment(the_plan, session),
+        answers=the_plan.answers,
     )
 
 
@@ -133,6 +160,7 @@ def environment(the_plan: Plan, session: Session) -> dict:
         "model_format": opened.model_format if opened else the_plan.model_format,
         "model_source": opened.model_source if opened else the_plan.answers.inputs.model,
         "options": the_plan.options.model_dump(),
+        "in_memory": the_plan.in_memory is not None,
         "numpy": np.__version__,
     }
 

@@ -12,6 +12,7 @@ same plan and data with the float32 baseline already made, so the ladder goes on
 from __future__ import annotations
 
 import pickle
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -22,6 +23,32 @@ from advisor.pipeline import worker as workers
 from advisor.pipeline.data import RunData, missing_data
 from advisor.pipeline.plan import Plan
 from advisor.pipeline.workbench import BASELINE_FILE, OpenJob, Opened
+
+
+_ACTIVE: dict[int, Session] = {}  # sessions with a worker, by id: what cancel_all() stops
+_LOCK = threading.Lock()
+cancelled = threading.Event()  # set by cancel_all(): every session's next step raises KeyboardInterrupt
+
+
+def cancel_all() -> None:
+    """Stop every session of this process (a fleet's Ctrl-C): their workers are killed, and each session
+    raises KeyboardInterrupt instead of going on, so its output folder is discarded."""
+    cancelled.set()
+    with _LOCK:
+        active = list(_ACTIVE.values())
+    for session in active:
+        if isinstance(session.worker, workers.Worker):
+            session.worker.kill()
+
+
+@dataclass(frozen=True)
+class Recycling:
+    """When a worker is replaced by a fresh one between attempts, so that its memory stays flat (the
+    converter keeps about 20 MB per conversion, tensorflow#122598): after this many attempts, or once its
+    resident memory has grown this much since it was opened (None: never)."""
+
+    max_attempts: int | None = 20
+    max_growth_mb: float | None = 512
 
 
 @dataclass
@@ -35,13 +62,22 @@ class Session:
     error: str | None = None  # why the float32 baseline could not be made
     notes: list[str] = field(default_factory=list)
     crashes: int = 0
+    recycling: Recycling = field(default_factory=lambda: Recycling())
+    attempts_since_open: int = 0
+    rss_after_open: int | None = None
+    recycled: int = 0  # workers replaced to keep memory flat
 
     @classmethod
     def open(cls, plan: Plan, data: RunData, folder, progress, *, verbose: bool = False) -> Session:
         session = cls(plan, data, folder, progress)
         session.worker = workers.acquire(verbose) if _can_travel(plan) else _in_process(session)
+        session._register()
         session._open(baseline=None)
         return session
+
+    def _register(self) -> None:
+        with _LOCK:
+            _ACTIVE[id(self)] = self
 
     def _job(self, baseline: bytes | None) -> OpenJob:
         return OpenJob(self.plan, self.data, baseline, str(self.folder.work), self.opened.batch if self.opened else None)
@@ -56,6 +92,8 @@ class Session:
             self.worker = _in_process(self, str(err))
             opened = self.worker.call("open", self._job(baseline), self.progress)
         except (workers.WorkerCrashed, workers.WorkerBug) as failure:
+            if cancelled.is_set():
+                raise KeyboardInterrupt from None
             self.crashes += 1
             why = self._failure(failure)
             if baseline is None:
@@ -65,6 +103,29 @@ class Session:
         if baseline is None:
             self.opened = opened
             self.folder.write(BASELINE_FILE, opened.content)
+        self.attempts_since_open = 0
+        self.rss_after_open = self.worker.rss_bytes()
+
+    def _recycle_if_due(self) -> None:
+        """A fresh worker, reopened with the baseline already made, when this one is due for recycling."""
+        due = self.recycling.max_attempts is not None and self.attempts_since_open >= self.recycling.max_attempts
+        rss = self.worker.rss_bytes()
+        grown = (rss - self.rss_after_open) / 2**20 if rss is not None and self.rss_after_open is not None else 0.0
+        if not due and not (self.recycling.max_growth_mb is not None and grown > self.recycling.max_growth_mb):
+            return
+        self.worker.close()
+        self.worker = workers.Worker(verbose=self.worker.verbose).start()
+        self._open(baseline=self.opened.content)
+        self.recycled += 1
+
+    def clone(self, verbose: bool = False) -> Session:
+        """Another worker opened on the same plan and data, with this session's float32 baseline (not made
+        again): for attempts in parallel. Its notes and crashes are this session's."""
+        other = Session(self.plan, self.data, self.folder, self.progress, opened=self.opened, notes=self.notes)
+        other.worker = workers.acquire(verbose) if _can_travel(self.plan) else _in_process(other)
+        other._register()
+        other._open(baseline=self.opened.content)
+        return other
 
     @property
     def baseline(self) -> Baseline | None:
@@ -98,9 +159,16 @@ class Session:
     def attempt(self, rung: Rung) -> Attempt:
         """One rung produced, measured and judged in the worker; a crash is this attempt's failure."""
         started = time.perf_counter()
+        if cancelled.is_set():
+            raise KeyboardInterrupt
+        if isinstance(self.worker, workers.Worker):
+            self._recycle_if_due()
+        self.attempts_since_open += 1
         try:
             attempted = self.worker.call("attempt", rung, self.progress)
         except (workers.WorkerCrashed, workers.WorkerBug) as failure:
+            if cancelled.is_set():
+                raise KeyboardInterrupt from None
             self.crashes += 1
             why = self._failure(failure)
             if isinstance(failure, workers.WorkerCrashed):
@@ -120,6 +188,8 @@ class Session:
         return f"an internal error in the worker: {lines[-1] if lines else 'unknown'} (its traceback is in the notes)"
 
     def close(self, healthy: bool = True) -> None:
+        with _LOCK:
+            _ACTIVE.pop(id(self), None)
         if self.worker is None:
             return
         if healthy:

@@ -302,12 +302,6 @@ class Workbench:
                       self.loaded.path, self.loaded.batch)
 
     def attempt(self, rung: Rung, progress) -> Attempted:
-        from advisor.validator.effect import effect_problem
-        from advisor.validator.hardware import check
-        from advisor.validator.verdicts import passed, size_reduction, verdicts
-        from advisor.validator.weights import weight_statistics
-
-        answers, rules = self.plan.answers, self.plan.rules
         self.producer.context = replace(self.producer.context, progress=progress)
         started = time.perf_counter()
         label = rung.label
@@ -317,7 +311,23 @@ class Workbench:
         except SchemeFailed as err:
             return Attempted(Attempt(scheme=rung.scheme, pre_steps=list(rung.pre_steps), backend=rung.backend,
                                      variant=rung.variant, error=str(err), seconds=round(time.perf_counter() - started, 2)))
-        content = produced.content
+        return self.assess(produced.content, rung, progress, started=started, findings=produced.findings,
+                           notes=produced.notes)
+
+    def assess(self, content: bytes, rung: Rung, progress, *, started: float | None = None, findings=None,
+               notes=()) -> Attempted:
+        """A .tflite measured, checked for the target and judged against the goals, as `rung`'s attempt
+        (`advisor verify` assesses a model.tflite made earlier the same way)."""
+        from advisor.models.report import StepFindings
+        from advisor.validator.effect import effect_problem
+        from advisor.validator.hardware import check
+        from advisor.validator.verdicts import passed, size_reduction, verdicts
+        from advisor.validator.weights import weight_statistics
+
+        answers, rules = self.plan.answers, self.plan.rules
+        started = time.perf_counter() if started is None else started
+        findings = findings if findings is not None else StepFindings()
+        label = rung.label
         artifact = f"attempts/{label}.tflite"
         files = {artifact: content}
         metrics = self.measure(content, label, progress)
@@ -326,11 +336,10 @@ class Workbench:
         if metrics.accuracy is not None and base.accuracy is not None:
             metrics.baseline_accuracy = base.accuracy
             metrics.accuracy_drop = round(self.measure.metric.drop(base.accuracy, metrics.accuracy), 6)
-        findings = produced.findings
         if rung.pre_steps:  # what pruning and clustering left, read from the file that is delivered
             findings = findings.merged(weight_statistics(content))
         metrics = metrics.model_copy(update={name: getattr(findings, name) for name in type(findings).model_fields
-                                             if getattr(findings, name) is not None})
+                                             if getattr(findings, name) is not None and name != "recovery"})
         target = rules.targets[answers.hardware]
         task = progress.task(f"checking {label} for {answers.hardware}", total=None)
         hardware = check(content, target, answers.hardware, rules.int8_kernels, latency_goal=answers.goals.max_latency_ms is not None)
@@ -357,8 +366,9 @@ class Workbench:
             passed=problem is None and passed(verdict_list, hardware, strict=answers.strict),
             error=problem,
             weights_by_dtype=weights_by_dtype(content),
+            recovery=findings.recovery,
             warnings=warnings(metrics, base),
-            notes=list(produced.notes),
+            notes=list(notes),
             seconds=round(time.perf_counter() - started, 2),
         )
         return Attempted(attempt, files)

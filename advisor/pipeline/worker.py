@@ -130,6 +130,16 @@ class Worker:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def rss_bytes(self) -> int | None:
+        """The process's resident memory (Linux /proc; None elsewhere or when it is not running)."""
+        if not self.alive:
+            return None
+        try:
+            pages = int(Path(f"/proc/{self.process.pid}/statm").read_text().split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pages * os.sysconf("SC_PAGE_SIZE")
+
     def start(self) -> Worker:
         if self.alive:
             return self
@@ -286,6 +296,9 @@ class InProcess:
     verbose = False
     requests = 0
 
+    def rss_bytes(self) -> None:
+        return None
+
     def __init__(self):
         self.state = _State()
 
@@ -358,6 +371,11 @@ class _State:
             if self.bench is None:
                 raise RuntimeError("attempt before open")
             return self.bench.attempt(payload, progress)
+        if kind == "assess":  # (content, rung): a .tflite made earlier, judged as that rung's attempt
+            if self.bench is None:
+                raise RuntimeError("assess before open")
+            content, rung = payload
+            return self.bench.assess(content, rung, progress)
         if kind == "ping":
             return os.getpid()
         if kind == "imported":  # which of these modules the worker has imported (the no-TensorFlow tests ask)

@@ -124,7 +124,7 @@ def markdown_report(report: Report, answers: Answers) -> str:
                              f"{o.max_abs_error:g}{relative}{agreement}")
         for note in a.notes:
             lines.append(f"- note: {note}")
-        lines += recovery_lines(a.metrics.recovery if a.metrics else None)
+        lines += recovery_lines(a.recovery)
         found = a.metrics.model_dump(include=set(StepFindings.model_fields) - {"recovery"}, exclude_none=True) if a.metrics else {}
         for key, value in found.items():
             lines.append(f"- {key}: {value}")

@@ -210,7 +210,7 @@ def test_a_run_reaches_the_recovery_rungs_and_reports_them(cbr_model, digits, tm
     plain, recovered = report["attempts"]
     assert plain["pre_steps"] == [] and recovered["pre_steps"] == ["equalize", "bias_correction"]
     assert recovered["error"] is None
-    steps = [r["step"] for r in recovered["metrics"]["recovery"]]
+    steps = [r["step"] for r in recovered["recovery"]]
     assert steps == ["equalize", "bias_correction"]
     assert any(r["rule"] == "recovery:equalize+bias_correction+full_integer" for r in report["recommendation"]["rationale"])
     markdown = (tmp_path / "out" / "report.md").read_text()

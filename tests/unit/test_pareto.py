@@ -2,6 +2,8 @@
 
 import pytest
 
+from advisor.engine.evaluate import recommend
+
 from advisor.pipeline.compare import combinations, pareto_front
 from advisor.engine.rules import load_rules
 from advisor.pipeline.recommend import parse_answers
@@ -39,17 +41,18 @@ def test_failed_rows_are_never_on_the_front():
 def test_combinations_follow_the_data_and_the_hardware():
     cpu_unlabelled = combinations(parse_answers({"data": "unlabelled", "hardware": "cpu"}), RULES, "keras")
     both = ("float16", "dynamic_range", "full_integer", "int16x8", "selective_integer")
-    recovery = [("full_integer", ("equalize", "bias_correction")), ("full_integer", ("equalize", "adaround")),
-                ("full_integer", ("distill",))]
-    assert cpu_unlabelled == [(s, (), b) for s in both for b in ("converter", "quantizer")] + [("weight_only_int4", ())] + recovery
-    # a .tflite has one backend: no variant, and no recovery step (they rewrite a Keras model)
+    assert cpu_unlabelled == [(s, (), b) for s in both for b in ("converter", "quantizer")] + [("weight_only_int4", ())]
+    # a .tflite has one backend: no variant
     assert combinations(parse_answers({"data": "unlabelled", "hardware": "cpu"}), RULES, "tflite") == [
         (s, ()) for s in (*both, "weight_only_int4")]
     tpu = combinations(parse_answers({"data": "labelled", "hardware": "edgetpu"}), RULES)
     assert {r[0] for r in tpu} == {"full_integer", "qat"}
-    assert {r[1] for r in tpu} == {(), ("pruning",), ("clustering",), ("pruning", "clustering"), *(r[1] for r in recovery)}
-    no_training = combinations(parse_answers({"data": "labelled", "hardware": "edgetpu", "can_fine_tune": False}), RULES)
-    assert no_training == [("full_integer", (), "converter"), ("full_integer", (), "quantizer"), *recovery[:2]]
+    assert {r[1] for r in tpu} == {(), ("pruning",), ("clustering",), ("pruning", "clustering")}
+    no_training = parse_answers({"data": "labelled", "hardware": "edgetpu", "can_fine_tune": False, "goals": {"min_sqnr_db": 40}})
+    recovery = recommend(no_training, RULES).recovery  # what the tree adds for a fidelity goal on an integer-only target
+    assert combinations(no_training, RULES, "keras", recovery) == [
+        ("full_integer", (), "converter"), ("full_integer", (), "quantizer"),
+        ("full_integer", ("equalize", "bias_correction")), ("full_integer", ("equalize", "adaround"))]
 
 
 def test_without_labels_compare_measures_the_accuracy_axis_by_fidelity():
