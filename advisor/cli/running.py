@@ -21,6 +21,7 @@ def register(command, rules_option) -> None:
     p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
     _budget_options(p)
     _workers_option(p)
+    _engine_options(p)
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log output")
     rules_option(p)
 
@@ -34,9 +35,7 @@ def register(command, rules_option) -> None:
     p.add_argument("--force", action="store_true", help="run every pair again, even when its inputs are unchanged")
     p.add_argument("--verify", action="store_true", help="then re-measure every pair's model.tflite (advisor verify)")
     _workers_option(p)
-    p.add_argument("--engine", default="local", choices=("local", "ray"), help="run pairs on this machine's worker "
-                   "processes (local) or as Ray tasks (ray; pip install advisor[cluster])")
-    p.add_argument("--address", metavar="ADDR", help="with --engine ray: the cluster to join (default: a local Ray instance)")
+    _engine_options(p)
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log output")
     rules_option(p)
 
@@ -74,6 +73,13 @@ def _run_options(p) -> None:
 def _workers_option(p) -> None:
     p.add_argument("--workers", type=int, metavar="N", help="worker processes making attempts at once (default: one per "
                    "two cores); the answer is the one a single worker gives")
+
+
+def _engine_options(p) -> None:
+    p.add_argument("--engine", default="local", choices=("local", "ray"), help="this machine's worker processes (local) "
+                   "or Ray tasks (ray; pip install 'advisor[cluster]')")
+    p.add_argument("--address", metavar="ADDR", help="with --engine ray: the Ray cluster to join (default: start a local "
+                   "Ray instance with one CPU per worker)")
 
 
 def _budget_options(p) -> None:
@@ -200,7 +206,7 @@ def _cmd_compare(args) -> int:
     progress = RichProgress(console)
     try:
         comparison = compare(answers, rules=rules, out=args.out, force=args.force, options=_workers(args), progress=progress,
-                             verbose=args.verbose)
+                             verbose=args.verbose, engine=args.engine, address=args.address)
     finally:
         progress.close()
     print_comparison(comparison, args.out, console)

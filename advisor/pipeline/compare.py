@@ -87,7 +87,7 @@ def compare(answers: Answers, *, out: str | Path = "advisor-compare", force: boo
             runnable = session.runnable(the_plan.rungs)
             overall = session.progress.task(f"compare: {len(runnable)} combinations", total=len(runnable))
             result = attempt_rungs(_Counted(session, overall), runnable, the_plan.budget, ladder=False,
-                                   workers=the_plan.options.workers, verbose=verbose)
+                                   workers=the_plan.options.workers, verbose=verbose, engine=engine, address=address)
             overall.finish()
             rows = [t.outcome for t in result.trials]
         comparison = _judge(answers, the_plan.recommendation, session.baseline, rows, session.all_notes)

@@ -199,7 +199,7 @@ def fleet(source: str | Path | dict, *, out: str | Path = "advisor-fleet", worke
             to_run.append(job)
     try:
         runner.run(to_run, lambda job: _run_pair(job, out, keys[(job.model, job.target)], rules, options, progress, verbose),
-                   done)
+                   done, out=out, keys=keys, rules=rules, options=options)
     except KeyboardInterrupt:
         result.interrupted = True
     result.pairs = [finished[(job.model, job.target)] for job in jobs if (job.model, job.target) in finished]
@@ -312,7 +312,7 @@ class _LocalPool:
     def __init__(self, workers: int):
         self.workers = workers
 
-    def run(self, jobs: list[PairJob], run_one, done) -> None:
+    def run(self, jobs: list[PairJob], run_one, done, **_) -> None:
         groups: dict[str, list[PairJob]] = {}
         for job in jobs:
             groups.setdefault(job.model, []).append(job)

@@ -77,13 +77,25 @@ def execute(the_plan: Plan, *, out: str | Path | OutputFolder, force: bool = Fal
 
 
 def attempt_rungs(session: Session, rungs, budget, *, ladder: bool, workers: int | None = None,
-                  verbose: bool = False) -> SearchResult:
+                  verbose: bool = False, engine: str = "local", address: str | None = None) -> SearchResult:
     """The rungs attempted in order on the session's worker, or on `workers` of them at once (the session
     and clones of it) with the same trials kept; a rung made speculatively and discarded is noted, and its
-    file removed, so the folder is the one a single worker leaves."""
+    file removed, so the folder is the one a single worker leaves. With engine "ray" (a sweep), the rungs
+    are Ray tasks."""
     from advisor.models.options import default_workers
     from advisor.pipeline.parallel import attempt_all
 
+    if engine == "ray":
+        from advisor.engine.search import Trial
+        from advisor.pipeline.ray_engine import attempt_on_ray
+
+        attempts = attempt_on_ray(getattr(session, "session", session), rungs, workers or default_workers(), address)
+        overall = getattr(session, "overall", None)  # compare's progress bar
+        if overall is not None:
+            overall.advance(len(attempts))
+        result = SearchResult(trials=[Trial(rung, a) for rung, a in zip(rungs, attempts)])
+        result.chosen = next((i for i, a in enumerate(attempts) if a.passed), None)
+        return result
     count = min(workers or default_workers(), len(rungs))
     if count <= 1:
         return search((Ladder if ladder else Sweep)(rungs), session.attempt, budget=budget)

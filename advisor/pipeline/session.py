@@ -121,11 +121,17 @@ class Session:
     def clone(self, verbose: bool = False) -> Session:
         """Another worker opened on the same plan and data, with this session's float32 baseline (not made
         again): for attempts in parallel. Its notes and crashes are this session's."""
-        other = Session(self.plan, self.data, self.folder, self.progress, opened=self.opened, notes=self.notes)
-        other.worker = workers.acquire(verbose) if _can_travel(self.plan) else _in_process(other)
-        other._register()
-        other._open(baseline=self.opened.content)
-        return other
+        return Session.reopen(self.plan, self.data, self.folder, self.progress, self.opened, verbose=verbose, notes=self.notes)
+
+    @classmethod
+    def reopen(cls, plan: Plan, data: RunData, folder, progress, opened: Opened, *, verbose: bool = False,
+               notes: list[str] | None = None) -> Session:
+        """A session on a new worker for a plan whose float32 baseline was made elsewhere (`opened`)."""
+        session = cls(plan, data, folder, progress, opened=opened, notes=notes if notes is not None else [])
+        session.worker = workers.acquire(verbose) if _can_travel(plan) else _in_process(session)
+        session._register()
+        session._open(baseline=opened.content)
+        return session
 
     @property
     def baseline(self) -> Baseline | None:
