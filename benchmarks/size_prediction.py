@@ -143,7 +143,8 @@ def main() -> None:
     earlier = {}
     if args.measured:
         for row in json.loads(args.measured.read_text())["rows"]:
-            earlier.setdefault(row["model"], {})[row["scheme"]] = row["measured_bytes"]
+            if "measured_bytes" in row:  # not the leave-one-out summary row
+                earlier.setdefault(row["model"], {})[row["scheme"]] = row["measured_bytes"]
     names = args.models or (QUICK if args.quick else SMALL + BIG)
     rows, table, fit_rows, fit_models = [], [], [], []
     for name in names:
@@ -201,6 +202,11 @@ def main() -> None:
     big = [abs(r["error"]) for r in judged if r["parameters"] > 1_000_000]
     summary = (f"\n\nLargest error: {worst:.1%} (goal: 10%); over 1M parameters: {max(big):.1%} (goal: 3%)." if big
                else f"\n\nLargest error: {worst:.1%} (goal: 10%).")
+    held = next((r for r in rows if r["model"] == "leave-one-out"), None)
+    if held is not None:
+        summary += (f"\n\nHeld out (each model predicted by a fit of the overhead on the others): largest error "
+                    f"{held['held_out_error']:.1%} ({held['worst'][0]}, {held['worst'][1]}); rules/schemes.yaml's "
+                    "size_model.error, the margin of size goals, is this figure rounded up.")
     if args.measured:
         summary += (f"\n\nThe measured bytes are those of earlier runs of this script ({args.measured.name}: every scheme, "
                     "then weight_only_int4 alone), converted by the same code; the predictions and the timing are this run's.")
