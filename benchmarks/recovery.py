@@ -9,6 +9,9 @@ top-1 classes changed, the accuracy where labels exist, and the time of the step
     python benchmarks/recovery.py --model NAME=MODEL.h5,REPRESENTATIVE.npz,EVAL.npz[,GOAL]
                                                       a model of your own (pretrained ones are not shipped)
     python benchmarks/recovery.py --quick             the MobileNetV2, two methods
+
+Run with TF_ENABLE_ONEDNN_OPTS=0: with oneDNN, TensorFlow 2.21 aborts (double free) while training the
+Xception-style models (distill), which would record a crash instead of a figure.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from _common import markdown_table, parser, save, sweep
 METHODS = [(), ("equalize",), ("bias_correction",), ("equalize", "bias_correction"), ("adaround",),
            ("equalize", "adaround"), ("distill",)]
 QUICK_METHODS = [(), ("equalize", "bias_correction")]
-LADDER_GOAL = 0.01
+# The digits models trained here change at most 0.56% of their classes in plain full integer (the issue's
+# MobileNetV2 changed 2.2%), so the ladder is asked for 0.5% to make it climb.
+LADDER_GOAL = 0.005
 
 
 def _model_cases(args, folder: Path) -> list[dict]:

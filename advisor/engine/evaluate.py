@@ -193,7 +193,7 @@ def _choose_recovery(answers: Answers, rules: RuleSet, facts: dict[str, Any], ca
             reasons.append(_reason("recovery", f"{label} is not tried: {failures[0].reason}"))
             continue
         follows = max((item.scheme, *(s for s in item.after if s in candidates)), key=candidates.index)
-        because = " ".join(item.because.split()) + _expected_recovery(item.pre_steps, rules)
+        because = " ".join(item.because.split()) + _expected_recovery(item)
         kept.append(RecoveryRung(scheme=item.scheme, pre_steps=list(item.pre_steps), follows=follows, because=because))
         reasons.append(_reason(f"recovery:{label}", because))
     if kept:
@@ -202,15 +202,13 @@ def _choose_recovery(answers: Answers, rules: RuleSet, facts: dict[str, Any], ca
     return kept
 
 
-def _expected_recovery(steps, rules: RuleSet) -> str:
-    """The steps' expected effect in words, from the rules' benchmark figures."""
-    words = []
-    for step in steps:
-        effect = rules.pre_step_catalog[step].recovers
-        if effect is not None:
-            words.append(f"{step} is expected to raise full integer's SQNR by about {effect.sqnr_gain_db:g} dB and leave "
-                         f"{effect.prediction_change_kept:.0%} of its changed top-1 classes ({' '.join(effect.source.split())})")
-    return (" " + "; ".join(words) + ".") if words else ""
+def _expected_recovery(item) -> str:
+    """A rung's measured effect in words, from the rules' benchmark figures."""
+    effect = item.expected
+    if effect is None:
+        return ""
+    return (f" Measured: {effect.sqnr_gain_db:+g} dB of SQNR over plain {item.scheme} (median; it helped {effect.helped} "
+            f"models; {' '.join(effect.source.split())}).")
 
 
 def _choose_pre_steps(answers: Answers, rules: RuleSet, facts: dict[str, Any], rationale: list[Reason]) -> tuple[str, ...]:

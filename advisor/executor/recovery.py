@@ -33,6 +33,14 @@ RELU6_TOP = 6.0
 MAX_SCALE = 1e4  # no channel is rescaled by more than this either way
 
 
+def _weighted(model, step: str) -> list:
+    """The layers a step rewrites; SchemeFailed when the model has none."""
+    layers = [layer for layer in model.layers if rw.kind(layer) in rw.WEIGHTED]
+    if not layers:
+        raise SchemeFailed(f"{step} declined: the model has no {', '.join(rw.WEIGHTED)} layer to rewrite")
+    return layers
+
+
 def _start(context: StepContext, model):
     """The tf-keras model a recovery step rewrites (a fresh copy of the loaded one when `model` is None):
     separable convolutions split as the converter splits them, batch norms folded as it folds them."""
@@ -84,6 +92,7 @@ def float_sqnr(original, rewritten, x) -> float:
     return min(sqnr_db(a.reshape(len(a), -1), b.reshape(len(b), -1)) for a, b in zip(_predict(original, x), _predict(rewritten, x)))
 
 
+_FIDELITY: dict[int, tuple] = {}  # id(model) -> (a weak reference to it, full integer's fidelity for it)
 _REFERENCE: dict[int, tuple] = {}  # id(loaded model) -> (a weak reference to it, its float .tflite's outputs)
 
 
@@ -100,6 +109,10 @@ def quantized_fidelity(context: StepContext, model) -> dict:
 
     sample = context.representative.take(PROBE_SAMPLES)
     signature = context.loaded.signature
+    owner = model if model is not None else context.loaded  # a step's "before" is often the step before's "after"
+    cached = _FIDELITY.get(id(owner))
+    if cached is not None and cached[0]() is owner:
+        return cached[1]
     known = _REFERENCE.get(id(context.loaded))
     if known is None or known[0]() is not context.loaded:
         outputs = Runner(convert(context, None, "float32 (recovery probe)"), signature).predict(sample)
@@ -107,7 +120,12 @@ def quantized_fidelity(context: StepContext, model) -> dict:
     int8_content = convert(context, model, "full_integer (recovery probe)", _int8_everywhere(context))
     found = fidelity(known[1], Runner(int8_content, signature).predict(sample), signature, inputs="probe",
                      calibration_data=True)
-    return {"sqnr_db": found.worst_sqnr_db, "prediction_change": found.prediction_change}
+    measured = {"sqnr_db": found.worst_sqnr_db, "prediction_change": found.prediction_change}
+    try:
+        _FIDELITY[id(owner)] = (weakref.ref(owner), measured)
+    except TypeError:  # an object without weak references: measured again next time
+        pass
+    return measured
 
 
 def _record(context: StepContext, step: str, before_model, after_model, started: float, layers: list[str],
@@ -142,6 +160,9 @@ def equalize(context: StepContext, model) -> StepResult:
     x = _inputs(context, required=False)
     probe = x if x is not None else _synthetic(context)
     found = rw.pairs(folded)
+    if not found:
+        raise SchemeFailed("equalize declined: no two weighted layers (Conv2D, DepthwiseConv2D, Dense) are joined by "
+                           "ReLU or linear ops, so there is nothing to equalize")
     tops = _tops(folded, found, probe)
     equalized, touched, clipped = _equalize_pairs(folded, found, tops)
     sqnr = float_sqnr(original, equalized, probe)
@@ -259,8 +280,8 @@ def bias_correction(context: StepContext, model) -> StepResult:
     of the layer's inputs on the representative data (the float model's), per output channel."""
     started = time.perf_counter()
     _, folded, notes = _start(context, model)
+    layers = _weighted(folded, "bias_correction")
     x = _inputs(context)
-    layers = [layer for layer in folded.layers if rw.kind(layer) in rw.WEIGHTED]
     means = _input_means(folded, layers, x)
     plan = rw.Rebuild()
     touched = []
@@ -337,8 +358,8 @@ def adaround(context: StepContext, model) -> StepResult:
     same scale and its round-to-nearest reproduces the choice)."""
     started = time.perf_counter()
     _, folded, notes = _start(context, model)
+    layers = _weighted(folded, "adaround")
     x = _inputs(context)
-    layers = [layer for layer in folded.layers if rw.kind(layer) in rw.WEIGHTED]
     inputs = _layer_inputs(folded, layers, x)
     plan = rw.Rebuild()
     chosen: dict[str, np.ndarray] = {}

@@ -103,11 +103,10 @@ class Scheme(_Strict):
 
 
 class RecoveryEffect(_Strict):
-    """What a recovery pre-step is expected to do to full integer's fidelity, measured by a benchmark."""
+    """What a recovery rung is expected to do to its scheme's fidelity, measured by a benchmark."""
 
-    sqnr_gain_db: float = Field(description="Median gain of the worst output's SQNR against float32, dB.")
-    prediction_change_kept: float = Field(ge=0, description="Median share of plain full integer's top-1 changes left "
-                                          "after it (0.5: half of them).")
+    sqnr_gain_db: float = Field(description="Median gain of the worst output's SQNR against float32 over the plain scheme, dB.")
+    helped: str = Field(description="On how many of the benchmark's models it raised the SQNR, e.g. '2 of 3'.")
     source: str = Field(description="The benchmark and models the figures come from.")
 
 
@@ -121,7 +120,6 @@ class PreStep(_Strict):
     compressed_reduction: float = Field(
         0.0, ge=0, lt=1, description="Extra fraction of the compressed file it removes on top of the scheme."
     )
-    recovers: RecoveryEffect | None = Field(None, description="A recovery step's expected effect, from a benchmark.")
     source: str = Field(description="Where compressed_reduction (or the step's method) comes from.")
     executor: str | None = Field(None, description="'module:function' that carries the pre-step out.")
     formats: list[str] | None = Field(None, description="Model formats it takes (absent: every format).")
@@ -200,6 +198,7 @@ class RecoveryRung(_Strict):
     after: list[str] = Field(default_factory=list, description="Schemes that come before this rung when they are on the ladder "
                              "(it always comes after its own scheme).")
     because: str = Field(description="Why this rung is there, and when it is reached.")
+    expected: RecoveryEffect | None = Field(None, description="Its measured effect, from a benchmark.")
 
 
 PAYLOADS = ("children", "ladder", "pre_steps", "rungs")

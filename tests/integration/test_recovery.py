@@ -215,3 +215,23 @@ def test_a_run_reaches_the_recovery_rungs_and_reports_them(cbr_model, digits, tm
     assert any(r["rule"] == "recovery:equalize+bias_correction+full_integer" for r in report["recommendation"]["rationale"])
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert "recovery steps" in markdown and "`equalize`: float model kept at" in markdown
+
+
+def test_a_model_with_nothing_to_rewrite_is_declined_before_any_work(tf, tmp_path):
+    """A recurrent model (here an LSTM alone): no conv or dense layer, so each step says so at once, without
+    converting anything (an int8 LSTM can crash the converter)."""
+    import tf_keras as keras
+
+    from advisor.errors import SchemeFailed
+    from advisor.executor import recovery
+    from advisor.executor.loading import load_model
+
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([keras.Input((6, 3), name="seq"), keras.layers.LSTM(4, name="state")])
+    model.save(tmp_path / "lstm.keras")
+    context = producer(load_model(str(tmp_path / "lstm.keras")), tmp_path, integer_only=True,
+                       representative=np.random.default_rng(0).random((20, 6, 3), dtype=np.float32)).producer.context
+    for step, reason in (("equalize", "nothing to equalize"), ("bias_correction", "no Conv2D, DepthwiseConv2D, Dense layer"),
+                         ("adaround", "no Conv2D, DepthwiseConv2D, Dense layer")):
+        with pytest.raises(SchemeFailed, match=reason):
+            getattr(recovery, step)(context, None)
