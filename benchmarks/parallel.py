@@ -97,6 +97,8 @@ def main() -> None:
     p.add_argument("--no-ray", action="store_true")
     p.add_argument("--no-compare", action="store_true")
     args = p.parse_args()
+    if args.quick:  # the fleet alone: a Ray instance and MobileNet v1 take minutes
+        args.no_ray = args.no_compare = True
     rows, table = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -139,7 +141,25 @@ def main() -> None:
         if "redone" in r:
             extra.append(f"{r['redone']} pair(s) redone")
         table.append([r["case"], f"{r['seconds']:g} s", ", ".join(extra)])
-    save("parallel", args, rows, markdown_table(["case", "time", "against the single worker"], table))
+    save("parallel", args, rows, markdown_table(["case", "time", "against the single worker"], table), {"goals": _goals(rows)})
+
+
+def _goals(rows: list[dict]) -> list[str]:
+    def met(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    goals = []
+    for r in rows:
+        if "speedup" in r and r["case"].startswith("fleet"):
+            goals.append(f"{r['case']}: {r['speedup']}x against 1 worker (goal >= 1.6x): {met(r['speedup'] >= 1.6)}, "
+                         f"{'identical' if r['identical'] else 'DIFFERENT'} results")
+        if "against_local_pool" in r:
+            goals.append(f"{r['case']}: {r['against_local_pool']:+.1%} against the local pool (goal within 15%): "
+                         f"{met(r['against_local_pool'] <= 0.15)}, {'identical' if r['identical'] else 'DIFFERENT'} results")
+        if "redone" in r:
+            goals.append(f"a second fleet run over unchanged inputs: {r['seconds']:g} s, {r['redone']} pair(s) redone "
+                         f"(goal: seconds, none): {met(r['redone'] == 0 and r['seconds'] < 10)}")
+    return goals
 
 
 if __name__ == "__main__":

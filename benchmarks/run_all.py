@@ -17,6 +17,8 @@ RUNS = [
     ["table1.py", "--models", "MobileNet v1 1.0 224", "MobileNet v2 1.0 224"],
     ["table1.py", "--models", "Inception v3"],
     ["table1.py", "--models", "ResNet v2 101"],
+    ["worker_memory.py"],
+    ["parallel.py"],
 ]
 
 

@@ -61,7 +61,10 @@ def main() -> None:
                             "workers replaced", "time"],
                            [[r["recycling"], r["attempts"], r["first10_mb"], r["last10_mb"], f"{r['growth']:+.1%}",
                              r["max_mb"], r["workers_replaced"], f"{r['seconds']:g} s"] for r in rows])
-    save("worker_memory", args, rows, table)
+    recycled = rows[-1]
+    goals = [f"worker memory over {recycled['attempts']} attempts with recycling: last 10 {recycled['growth']:+.1%} against "
+             f"the first 10 (goal within 10%): {'met' if abs(recycled['growth']) <= 0.10 else 'NOT met'}"]
+    save("worker_memory", args, rows, table, {"goals": goals})
 
 
 if __name__ == "__main__":

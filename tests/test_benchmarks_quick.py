@@ -9,7 +9,8 @@ import pytest
 from tests.conftest import ROOT
 
 SCRIPTS = ["table1.py", "digits_accuracy.py", "advisor_cost.py", "ladder_economy.py", "selective_bench.py", "compare_bench.py",
-           "fidelity.py", "vela_bench.py", "size_prediction.py", "backends.py", "recommend_speed.py"]
+           "fidelity.py", "vela_bench.py", "size_prediction.py", "backends.py", "recommend_speed.py", "recovery.py",
+           "parallel.py", "worker_memory.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
