@@ -62,7 +62,10 @@ def _fleet(models, out: Path, workers: int, engine: str = "local") -> tuple[floa
     import advisor
     from advisor.models.options import RunOptions
 
+    from advisor.pipeline.worker import close_idle
+
     spec = {"models": models, "data": "unlabelled", "targets": ["cpu", "edgetpu"], "goals": {"max_prediction_change": 0.05}}
+    close_idle()  # every run starts its workers cold, as a command does
     started = time.perf_counter()
     result = advisor.fleet(spec, out=str(out), workers=workers, engine=engine, options=RunOptions(latency_runs=20))
     seconds = time.perf_counter() - started

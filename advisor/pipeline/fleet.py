@@ -5,8 +5,9 @@
                            (the model and data files' bytes, its answers, the rules and the tools' versions)
                            matches the one recorded in OUT/fleet.json; then fleet.json, fleet.md, fleet.png
 
-Pairs run on `workers` threads, each driving its own worker process; the pairs of one model go to one
-thread in turn, so that its warm worker keeps the model and its float32 baseline (pipeline/workbench.py).
+Pairs run on `workers` threads, each driving its own worker process, with the machine's cores split
+between them; each pair loads its model and makes its float32 baseline itself (nothing is shared between
+the pairs of one model but the files).
 Ctrl-C stops the fleet: the pairs already finished are kept and recorded, the ones running are discarded
 (their folders are never half-written), and fleet.json says it was interrupted.
 """
@@ -170,7 +171,7 @@ def fleet(source: str | Path | dict, *, out: str | Path = "advisor-fleet", worke
     _, jobs = read_fleet(source, rules)
     session.cancelled.clear()
     out = Path(out)
-    _prepare(out)
+    _prepare(out, {job.model for job in jobs})
     progress = progress or NullProgress()
     options = options or RunOptions()
     tools = package_versions()
@@ -212,11 +213,14 @@ def fleet(source: str | Path | dict, *, out: str | Path = "advisor-fleet", worke
     return result
 
 
-def _prepare(out: Path) -> None:
+def _prepare(out: Path, models: set[str]) -> None:
+    """The fleet's folder and one per model, made before any pair runs (two pairs of one model starting at
+    once would race to create it)."""
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out}: exists and is not a folder")
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        for model in sorted(models):
+            (out / model).mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise BadInput(f"{out}: cannot be created: {err.strerror}") from None
 
@@ -306,17 +310,16 @@ def write_fleet(out: Path, result: FleetResult, jobs: list[PairJob]) -> None:
 
 
 class _LocalPool:
-    """Pairs on `workers` threads, each pair a run with its own worker process; one model's pairs in turn on
-    one thread (its warm worker keeps the model)."""
+    """Pairs on `workers` threads, each pair a run on a worker process of its own (kept warm from pair to
+    pair), the cores split between them; the next pair goes to the first thread free."""
 
     def __init__(self, workers: int):
         self.workers = workers
 
     def run(self, jobs: list[PairJob], run_one, done, **_) -> None:
-        groups: dict[str, list[PairJob]] = {}
-        for job in jobs:
-            groups.setdefault(job.model, []).append(job)
-        queue = sorted(groups.values(), key=len, reverse=True)
+        from advisor.pipeline import worker
+
+        queue = sorted(jobs, key=_weight, reverse=True)  # the biggest models first: the last pairs are the quick ones
         lock = threading.Lock()
         stop = threading.Event()
         errors: list[BaseException] = []
@@ -326,18 +329,17 @@ class _LocalPool:
                 with lock:
                     if not queue:
                         return
-                    group = queue.pop(0)
-                for job in group:
-                    if stop.is_set():
-                        return
-                    try:
-                        done(run_one(job))
-                    except BaseException as err:  # a bug: stop the fleet, report it
-                        errors.append(err)
-                        stop.set()
-                        return
+                    job = queue.pop(0)
+                try:
+                    done(run_one(job))
+                except BaseException as err:  # a bug: stop the fleet, report it
+                    errors.append(err)
+                    stop.set()
+                    return
 
-        threads = [threading.Thread(target=work, daemon=True) for _ in range(min(self.workers, len(groups)) or 1)]
+        count = min(self.workers, len(jobs)) or 1
+        worker.share_cores(count)
+        threads = [threading.Thread(target=work, daemon=True) for _ in range(count)]
         for thread in threads:
             thread.start()
         try:
@@ -350,8 +352,19 @@ class _LocalPool:
             for thread in threads:
                 thread.join()
             raise
+        finally:
+            worker.share_cores(1)
         if errors:
             raise errors[0]
+
+
+def _weight(job: PairJob) -> int:
+    """How long a pair may take, roughly: its model's bytes on disk (a built-in model counts as small)."""
+    path = Path(job.answers.inputs.model or "")
+    try:
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _interrupt_workers() -> None:

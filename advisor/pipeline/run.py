@@ -99,12 +99,16 @@ def attempt_rungs(session: Session, rungs, budget, *, ladder: bool, workers: int
     count = min(workers or default_workers(), len(rungs))
     if count <= 1:
         return search((Ladder if ladder else Sweep)(rungs), session.attempt, budget=budget)
+    from advisor.pipeline import worker
+
     sessions = [session]
+    worker.share_cores(count)
     try:
         for _ in range(count - 1):
             sessions.append(session.clone(verbose))
         result = attempt_all([s.attempt for s in sessions], rungs, budget=budget, ladder=ladder)
     finally:
+        worker.share_cores(1)
         for other in sessions[1:]:
             other.close()
     for rung in result.discarded:

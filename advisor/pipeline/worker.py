@@ -116,11 +116,22 @@ class _Tasks:
         self.started.clear()
 
 
+_threads: int | None = None  # TensorFlow's threads per new worker while several share the cores (None: all)
+
+
+def share_cores(workers: int) -> None:
+    """Workers started from now on split this machine's cores `workers` ways (1: each takes them all), so
+    that parallel workers do not oversubscribe the CPU."""
+    global _threads
+    _threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+
+
 class Worker:
     """One worker process, started on first use and restarted after a crash."""
 
     def __init__(self, *, verbose: bool = False):
         self.verbose = verbose
+        self.threads = _threads
         self.process: subprocess.Popen | None = None
         self.connection: Connection | None = None
         self.log: Path | None = None
@@ -146,6 +157,8 @@ class Worker:
         self.close()
         parent, child = socket.socketpair()
         env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+        if self.threads is not None:
+            env["TF_NUM_INTRAOP_THREADS"] = str(self.threads)
         if not self.verbose:
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
             handle, name = tempfile.mkstemp(prefix="advisor-worker-", suffix=".log")
@@ -268,7 +281,7 @@ def acquire(verbose: bool = False) -> Worker:
     """A warm worker (idle from an earlier run of this process) or a new one, started."""
     while _idle:
         worker = _idle.pop()
-        if worker.alive and worker.verbose == verbose:
+        if worker.alive and worker.verbose == verbose and worker.threads == _threads:
             return worker
         worker.close()
     return Worker(verbose=verbose).start()
@@ -283,7 +296,8 @@ def release(worker) -> None:
 
 
 @atexit.register
-def _close_idle() -> None:
+def close_idle() -> None:
+    """End every warm worker of this process (the next run starts a new one)."""
     while _idle:
         _idle.pop().close()
 
