@@ -200,7 +200,7 @@ def fleet(source: str | Path | dict, *, out: str | Path = "advisor-fleet", worke
             to_run.append(job)
     try:
         runner.run(to_run, lambda job: _run_pair(job, out, keys[(job.model, job.target)], rules, options, progress, verbose),
-                   done, out=out, keys=keys, rules=rules, options=options)
+                   done, out=out, keys=keys, rules=rules, options=options, run_pair=_run_pair)
     except KeyboardInterrupt:
         result.interrupted = True
     result.pairs = [finished[(job.model, job.target)] for job in jobs if (job.model, job.target) in finished]

@@ -104,18 +104,19 @@ def _folder_files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _pair_task(job, shipped, key: str, rules_folder: str, options):
-    """On a Ray worker: the pair run in a scratch folder; (the FleetPair, the pair folder's files)."""
+def _pair_task(run_pair, job, shipped, key: str, rules_folder: str, options):
+    """On a Ray worker: the pair run by `run_pair` (the fleet's own) in a scratch folder; (the FleetPair,
+    the pair folder's files)."""
+    from dataclasses import replace
+
     import ray
 
     from advisor.engine.rules import load_rules
-    from advisor.pipeline.fleet import PairJob, _run_pair
 
     scratch = Path(tempfile.mkdtemp(prefix="advisor-ray-"))
     try:
-        answers = localize(job.answers, shipped, scratch / "inputs", ray)
-        local = PairJob(job.model, job.target, answers)
-        pair = _run_pair(local, scratch / "out", key, load_rules(rules_folder), options, None, False)
+        local = replace(job, answers=localize(job.answers, shipped, scratch / "inputs", ray))
+        pair = run_pair(local, scratch / "out", key, load_rules(rules_folder), options, None, False)
         folder = scratch / "out" / job.out
         return pair, (_folder_files(folder) if folder.is_dir() else {})
     finally:
@@ -131,13 +132,13 @@ class RayPool:
         self.ray = connect(workers, address)
         self.out: Path | None = None
 
-    def run(self, jobs, run_one, done, *, out: Path, keys: dict, rules, options) -> None:
+    def run(self, jobs, run_one, done, *, out: Path, keys: dict, rules, options, run_pair) -> None:
         from advisor.pipeline.output import OutputFolder
 
         ray = self.ray
         task = ray.remote(num_cpus=1, max_retries=0)(_pair_task)
         shipper = Shipper(ray)
-        pending = {task.remote(job, shipper.ship(job.answers), keys[(job.model, job.target)], str(rules.folder), options): job
+        pending = {task.remote(run_pair, job, shipper.ship(job.answers), keys[(job.model, job.target)], str(rules.folder), options): job
                    for job in jobs}
         try:
             while pending:
