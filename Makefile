@@ -17,13 +17,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/advisor demo
 
-# the whole suite, one pytest worker per core
+# the whole suite, one pytest worker per core, each given the next test as it frees up
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --maxschedchunk 1
 
 # the everyday tier: everything that needs no TensorFlow, in under a minute
 check: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto -m "not tf and not slow"
+	$(BIN)/python -m pytest -q -n auto --maxschedchunk 1 -m "not tf and not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

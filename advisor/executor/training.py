@@ -13,6 +13,8 @@ from advisor.errors import SchemeFailed
 from advisor.models.dataset import Dataset
 from advisor.executor.tf_env import quiet, tensorflow, tfmot
 
+SEED = 0
+
 
 def features(data: Dataset):
     """What Keras's fit and call take: the one array, or a dict keyed by input name."""
@@ -77,6 +79,7 @@ def fit(model, data: Dataset, *, epochs: int, batch_size: int, label: str, progr
             if self.task is not None:
                 self.task.finish(status=_status(logs))
 
+    keras.utils.set_random_seed(SEED)  # the same model, data and options fine-tune to the same weights
     with quiet():
         model.fit(
             features(data),

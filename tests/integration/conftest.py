@@ -127,3 +127,31 @@ def top1_accuracy(content: bytes, dataset) -> float:
     data = Dataset({sig.inputs[0].name: next(iter(dataset.inputs.values()))}, dataset.y, dataset.source)
     outputs = Runner(content, sig).predict(data)
     return float((top1(outputs[sig.outputs[0].name]) == dataset.y).mean())
+
+
+@pytest.fixture
+def cli(capfd):
+    """`advisor ARGS` run in this process, as `main()`: the exit code and what it printed, like run_cli, but
+    the worker process stays warm from test to test (a fresh process costs seconds to import TensorFlow).
+    For what a command does; what only a fresh process shows (Ctrl-C, imports, terminal noise, user modules
+    on PYTHONPATH) stays with run_cli."""
+    import subprocess
+
+    from advisor.cli.main import main
+
+    def run(*args: str, cwd=None, env: dict | None = None, timeout=None) -> subprocess.CompletedProcess:
+        capfd.readouterr()
+        saved_env, saved_cwd = dict(os.environ), os.getcwd()
+        os.environ.update(env or {})
+        try:
+            if cwd is not None:
+                os.chdir(cwd)
+            code = main(list(args))
+        finally:
+            os.chdir(saved_cwd)
+            os.environ.clear()
+            os.environ.update(saved_env)
+        out, err = capfd.readouterr()
+        return subprocess.CompletedProcess(["advisor", *args], code, out, err)
+
+    return run

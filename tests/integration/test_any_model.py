@@ -104,10 +104,10 @@ def test_labels_for_one_output_of_several(two_in_three_out, tmp_path):
     ("only_image", "no array for input 'ids'; the model's inputs are 'image', 'ids'"),
     ("extra", "unexpected array 'mask'; the model's inputs are 'image', 'ids'"),
 ])
-def test_npz_missing_or_extra_arrays_are_one_line_exit_2(two_in_three_out, tmp_path, write_yaml, name, message):
+def test_npz_missing_or_extra_arrays_are_one_line_exit_2(two_in_three_out, tmp_path, write_yaml, name, message, cli):
     answers = write_yaml(f"data: unlabelled\nhardware: cpu\ninputs: {{model: {two_in_three_out['model']}, "
                          f"representative: {two_in_three_out[name]}}}\n")
-    result = run_cli("run", "--answers", str(answers), "--out", str(tmp_path / "o"))
+    result = cli("run", "--answers", str(answers), "--out", str(tmp_path / "o"))
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and str(two_in_three_out[name]) in lines[0]
@@ -266,16 +266,16 @@ def test_bad_metrics_are_one_line_exit_2_and_nothing_written(two_in_three_out, m
     assert not (tmp_path / "o").exists()
 
 
-def test_strict_fails_a_goal_that_cannot_be_measured(neg_square, tmp_path, write_yaml):
+def test_strict_fails_a_goal_that_cannot_be_measured(neg_square, tmp_path, write_yaml, cli):
     """Without eval data and labels, max_accuracy_drop cannot be measured: exit 0 says so, --strict exits 4."""
     model, calib = neg_square
     answers = write_yaml(f"data: unlabelled\nhardware: cpu\ngoals: {{max_accuracy_drop: 0.01}}\n"
                          f"inputs: {{model: {model}, representative: {calib}}}\n")
-    lenient = run_cli("run", "--answers", str(answers), "--out", str(tmp_path / "a"), env={"COLUMNS": "250"})
+    lenient = cli("run", "--answers", str(answers), "--out", str(tmp_path / "a"), env={"COLUMNS": "250"})
     assert lenient.returncode == 0, lenient.stderr[-2000:]
     assert "goal(s) unverified: max_accuracy_drop" in " ".join(lenient.stdout.split())
     assert "**Unverified:** max_accuracy_drop" in (tmp_path / "a" / "report.md").read_text()
-    strict = run_cli("run", "--answers", str(answers), "--out", str(tmp_path / "b"), "--strict", env={"COLUMNS": "250"})
+    strict = cli("run", "--answers", str(answers), "--out", str(tmp_path / "b"), "--strict", env={"COLUMNS": "250"})
     assert strict.returncode == 4, strict.stderr[-2000:]
     report = json.loads((tmp_path / "b" / "report.json").read_text())
     assert report["chosen"] is None

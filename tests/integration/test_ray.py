@@ -28,7 +28,7 @@ def test_a_fleet_on_ray_gives_the_local_pools_results(dense_keras, tmp_path):
     fleet.write_text(yaml.safe_dump({"models": [{"name": "dense", "model": str(dense_keras), "representative": "builtin:digits",
                                                  "eval": "builtin:digits"}],
                                      "data": "unlabelled", "targets": ["cpu", "edgetpu"], "goals": {"max_prediction_change": 0.05}}))
-    local = advisor.fleet(str(fleet), out=str(tmp_path / "local"), workers=2)
+    local = advisor.fleet(str(fleet), out=str(tmp_path / "local"), workers=1)
     on_ray = advisor.fleet(str(fleet), out=str(tmp_path / "ray"), workers=2, engine="ray")
     assert _pairs(local) == _pairs(on_ray) and on_ray.environment["engine"] == "ray"
     for pair in on_ray.pairs:  # the driver wrote each pair's folder from what the task sent back

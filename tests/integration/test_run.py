@@ -16,7 +16,7 @@ from advisor.errors import AnswersError, BadInput, DataError, Infeasible
 from advisor.pipeline.recommend import parse_answers
 from advisor.models.options import RunOptions
 from advisor.pipeline.run import run
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT
 from tests.integration.conftest import save_npz
 
 RULES = load_rules()
@@ -246,7 +246,7 @@ def test_a_run_that_fails_leaves_an_existing_output_folder_intact(dense_keras, t
     assert (out / "model.tflite").read_bytes() == b"the model of an earlier run"
 
 
-def test_cli_budget_of_one_attempt_stops_the_ladder_and_exits_4(many_small_layers, data_files, tmp_path, write_yaml):
+def test_cli_budget_of_one_attempt_stops_the_ladder_and_exits_4(many_small_layers, data_files, tmp_path, write_yaml, cli):
     """dynamic_range forced first fails the size goal; without a budget the ladder goes on to full_integer,
     which passes (first test of this file)."""
     answers_file = write_yaml(
@@ -254,7 +254,7 @@ def test_cli_budget_of_one_attempt_stops_the_ladder_and_exits_4(many_small_layer
         f"inputs: {{model: {many_small_layers}, representative: {data_files['representative']}}}\n"
     )
     out = tmp_path / "o"
-    result = run_cli("run", "--answers", str(answers_file), "--out", str(out), "--max-attempts", "1",
+    result = cli("run", "--answers", str(answers_file), "--out", str(out), "--max-attempts", "1",
                      "--scheme", "dynamic_range", env={"COLUMNS": "200"})
     assert result.returncode == 4, result.stderr[-2000:]
     assert "stopped by the budget: the budget of 1 attempt(s) was used up; not tried: full_integer" in " ".join(result.stdout.split())
@@ -274,23 +274,23 @@ def test_the_answers_budget_bounds_minutes_too(many_small_layers, data_files, tm
 
 @pytest.mark.parametrize("flag, value, message", [("--max-attempts", "0", "--max-attempts: must be at least 1"),
                                                   ("--max-minutes", "-1", "--max-minutes: must be greater than 0")])
-def test_cli_bad_budget_flags_are_one_line_exit_2(write_yaml, tmp_path, flag, value, message):
+def test_cli_bad_budget_flags_are_one_line_exit_2(write_yaml, tmp_path, flag, value, message, cli):
     answers_file = write_yaml("data: none\nhardware: cpu\ninputs: {model: builtin:digits}\n")
-    result = run_cli("run", "--answers", str(answers_file), "--out", str(tmp_path / "o"), flag, value)
+    result = cli("run", "--answers", str(answers_file), "--out", str(tmp_path / "o"), flag, value)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
 
 
-def test_cli_demo_replaces_an_earlier_demo_but_no_other_folder(tmp_path):
+def test_cli_demo_replaces_an_earlier_demo_but_no_other_folder(tmp_path, cli):
     env = {"ADVISOR_CACHE_DIR": os.environ["ADVISOR_CACHE_DIR"], "COLUMNS": "160"}
-    first = run_cli("demo", "--out", "d", cwd=tmp_path, env=env)
+    first = cli("demo", "--out", "d", cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stderr[-2000:]
     assert (tmp_path / "d" / "model.tflite").is_file() and (tmp_path / "d" / "report.json").is_file()
-    again = run_cli("demo", "--out", "d", cwd=tmp_path, env=env)
+    again = cli("demo", "--out", "d", cwd=tmp_path, env=env)
     assert again.returncode == 0, again.stderr[-2000:]
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("mine")
-    refused = run_cli("demo", "--out", "mine", cwd=tmp_path, env=env)
+    refused = cli("demo", "--out", "mine", cwd=tmp_path, env=env)
     assert refused.returncode == 2 and "not an earlier demo's output" in refused.stderr
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "mine"
 

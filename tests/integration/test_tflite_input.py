@@ -13,7 +13,7 @@ from advisor.engine.rules import load_rules
 from advisor.models.options import RunOptions
 from advisor.pipeline.run import run
 from advisor.reading.tflite import read_graph
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT
 
 RULES = load_rules()
 
@@ -109,17 +109,17 @@ def test_the_keras_only_schemes_are_ruled_out_by_the_rules_with_the_reason(float
     assert any(note.startswith("qat: skipped: qat needs a Keras model") for note in report.notes)
 
 
-def test_an_already_quantized_tflite_is_bad_input(float_tflite, tmp_path, write_yaml):
+def test_an_already_quantized_tflite_is_bad_input(float_tflite, tmp_path, write_yaml, cli):
     report = run(answers(float_tflite), rules=RULES, out=tmp_path / "q", options=RunOptions(scheme="full_integer", latency_runs=0))
     quantized = tmp_path / "q" / report.attempts[0].artifact
     answers_file = write_yaml(f"data: none\nhardware: cpu\ninputs: {{model: {quantized}}}\n")
-    result = run_cli("run", "--answers", str(answers_file), "--out", str(tmp_path / "o"))
+    result = cli("run", "--answers", str(answers_file), "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "already quantized" in result.stderr and "give the float32 .tflite" in result.stderr
     assert not (tmp_path / "o").exists()
 
 
-def test_a_tflite_with_two_signatures_and_no_serving_default_is_a_clear_error(tf, tmp_path, write_yaml):
+def test_a_tflite_with_two_signatures_and_no_serving_default_is_a_clear_error(tf, tmp_path, write_yaml, cli):
     class Two(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32)])
         def double(self, x):
@@ -135,7 +135,7 @@ def test_a_tflite_with_two_signatures_and_no_serving_default_is_a_clear_error(tf
     path = tmp_path / "two.tflite"
     path.write_bytes(converter.convert())
     answers_file = write_yaml(f"data: none\nhardware: cpu\ninputs: {{model: {path}}}\n")
-    result = run_cli("run", "--answers", str(answers_file), "--out", str(tmp_path / "o"))
+    result = cli("run", "--answers", str(answers_file), "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "2 signatures" in result.stderr and "serving_default" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -156,9 +156,9 @@ def test_backend_overrides_the_rules_choice_on_a_keras_model(loaded_dense, dense
     assert read_graph(tmp_path / "a" / default.attempts[0].artifact).inputs[0].dtype == "float32"
 
 
-def test_cli_backend_flag_unknown_is_one_line_exit_2(float_tflite, tmp_path, write_yaml):
+def test_cli_backend_flag_unknown_is_one_line_exit_2(float_tflite, tmp_path, write_yaml, cli):
     answers_file = write_yaml(f"data: none\nhardware: cpu\ninputs: {{model: {float_tflite / 'model.tflite'}}}\n")
-    result = run_cli("run", "--answers", str(answers_file), "--out", str(tmp_path / "o"), "--backend", "quantiser")
+    result = cli("run", "--answers", str(answers_file), "--out", str(tmp_path / "o"), "--backend", "quantiser")
     assert result.returncode == 2 and "--backend: unknown backend 'quantiser'" in result.stderr
     assert "did you mean quantizer?" in result.stderr and not (tmp_path / "o").exists()
 

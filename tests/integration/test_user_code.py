@@ -110,10 +110,10 @@ def test_custom_objects_let_post_training_schemes_run(custom_models, tmp_path, m
     assert chosen["scheme"] == "dynamic_range" and chosen["metrics"]["fidelity"]["outputs"]
 
 
-def test_a_custom_objects_module_that_does_not_import_is_exit_2(custom_models, tmp_path):
+def test_a_custom_objects_module_that_does_not_import_is_exit_2(custom_models, tmp_path, cli):
     path = answers_file(custom_models, "custom.h5")
     path.write_text(path.read_text().replace("inputs: {", "inputs: {custom_objects: 'python:no_such_layers', "))
-    result = run_cli("run", "--answers", str(path), "--out", str(tmp_path / "o"))
+    result = cli("run", "--answers", str(path), "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "inputs.custom_objects: cannot import module 'no_such_layers'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
 
