@@ -1,6 +1,7 @@
 """Tiny real models for the integration tests, built once per session."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -133,22 +134,24 @@ def top1_accuracy(content: bytes, dataset) -> float:
 def cli(capfd):
     """`advisor ARGS` run in this process, as `main()`: the exit code and what it printed, like run_cli, but
     the worker process stays warm from test to test (a fresh process costs seconds to import TensorFlow).
-    For what a command does; what only a fresh process shows (Ctrl-C, imports, terminal noise, user modules
-    on PYTHONPATH) stays with run_cli."""
+    A PYTHONPATH in `env` joins sys.path for the call. For what a command does; what only a fresh process
+    shows (Ctrl-C, imports, terminal noise, a user module not imported before) stays with run_cli."""
     import subprocess
 
     from advisor.cli.main import main
 
     def run(*args: str, cwd=None, env: dict | None = None, timeout=None) -> subprocess.CompletedProcess:
         capfd.readouterr()
-        saved_env, saved_cwd = dict(os.environ), os.getcwd()
+        saved_env, saved_cwd, saved_path = dict(os.environ), os.getcwd(), list(sys.path)
         os.environ.update(env or {})
+        sys.path[:0] = [p for p in (env or {}).get("PYTHONPATH", "").split(os.pathsep) if p]
         try:
             if cwd is not None:
                 os.chdir(cwd)
             code = main(list(args))
         finally:
             os.chdir(saved_cwd)
+            sys.path[:] = saved_path
             os.environ.clear()
             os.environ.update(saved_env)
         out, err = capfd.readouterr()

@@ -11,7 +11,6 @@ from advisor.pipeline.recommend import parse_answers
 from advisor.engine.rules import load_rules
 from advisor.models.options import RunOptions
 from advisor.pipeline.run import run
-from tests.conftest import run_cli
 from tests.integration.conftest import save_npz
 
 RULES = load_rules()
@@ -255,11 +254,12 @@ def test_the_library_takes_a_metric_function(two_in_three_out, tmp_path):
      "task.output: the model has no output 'nope'; its outputs are 'digit', 'size', 'box'"),
     ("{metric: top7}", "task.metric: 'top7' is not a metric (did you mean top5?)"),
 ])
-def test_bad_metrics_are_one_line_exit_2_and_nothing_written(two_in_three_out, metric_module, tmp_path, write_yaml, task, message):
+def test_bad_metrics_are_one_line_exit_2_and_nothing_written(two_in_three_out, metric_module, tmp_path, write_yaml, task, message,
+                                                               cli):
     files = two_in_three_out
     answers = write_yaml(f"data: unlabelled\nhardware: cpu\ntask: {task}\n"
                          f"inputs: {{model: {files['model']}, representative: {files['calib']}, eval: {files['eval_labelled']}}}\n")
-    result = run_cli("run", "--answers", str(answers), "--out", str(tmp_path / "o"), env={"PYTHONPATH": str(metric_module)})
+    result = cli("run", "--answers", str(answers), "--out", str(tmp_path / "o"), env={"PYTHONPATH": str(metric_module)})
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr

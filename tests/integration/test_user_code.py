@@ -98,12 +98,12 @@ def test_a_custom_layer_without_custom_objects_is_one_line_naming_the_way_forwar
 
 
 @pytest.mark.parametrize("model, module", [("custom.h5", "scaling"), ("custom2.keras", "scaling"), ("custom3.keras", "scaling3")])
-def test_custom_objects_let_post_training_schemes_run(custom_models, tmp_path, model, module):
+def test_custom_objects_let_post_training_schemes_run(custom_models, tmp_path, model, module, cli):
     extra = "goals: {max_prediction_change: 0.1}\n"
     path = answers_file(custom_models, model, extra=extra)
     text = path.read_text().replace("inputs: {", f"inputs: {{custom_objects: 'python:{module}', ")
     path.write_text(text)
-    result = run_cli("run", "--answers", str(path), "--out", str(tmp_path / "o"), env={"PYTHONPATH": str(custom_models)})
+    result = cli("run", "--answers", str(path), "--out", str(tmp_path / "o"), env={"PYTHONPATH": str(custom_models)})
     assert result.returncode == 0, result.stderr[-2000:] + result.stdout[-2000:]
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     chosen = report["attempts"][report["chosen"]]
