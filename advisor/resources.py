@@ -4,6 +4,7 @@ the cache folder (the built-in model, parsed rule sets)."""
 
 from __future__ import annotations
 
+import functools
 import os
 from importlib.resources import files
 from pathlib import Path
@@ -19,6 +20,7 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("advisor"))
 
 
+@functools.cache  # where the package is does not change while it runs; recommend() asks on every call
 def shipped_rules() -> Path:
     return Path(str(files("advisor.rules")))
 

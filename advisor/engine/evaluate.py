@@ -169,8 +169,8 @@ def recommend(answers: Answers, rules: RuleSet, model: ModelFacts | None = None)
         warnings=warnings,
         alternatives=_alternatives(scheme, fallbacks, ruled_out, ladder_path, answers, pre_steps, required, rules, model,
                                    held_back),
-        backends={sid: rules.backends_for(sid, model.format if model else None)[0]
-                  for sid in (scheme, *fallbacks) if rules.backends_for(sid, model.format if model else None)},
+        backends={sid: found[0] for sid in (scheme, *fallbacks)
+                  if (found := rules.backends_for(sid, model.format if model else None))},
         recovery=recovery,
     )
 
@@ -193,22 +193,13 @@ def _choose_recovery(answers: Answers, rules: RuleSet, facts: dict[str, Any], ca
             reasons.append(_reason("recovery", f"{label} is not tried: {failures[0].reason}"))
             continue
         follows = max((item.scheme, *(s for s in item.after if s in candidates)), key=candidates.index)
-        because = " ".join(item.because.split()) + _expected_recovery(item)
+        because = item.explained
         kept.append(RecoveryRung(scheme=item.scheme, pre_steps=list(item.pre_steps), follows=follows, because=because))
         reasons.append(_reason(f"recovery:{label}", because))
     if kept:
         rationale.extend(node.reason for node in path)
     rationale.extend(reasons)
     return kept
-
-
-def _expected_recovery(item) -> str:
-    """A rung's measured effect in words, from the rules' benchmark figures."""
-    effect = item.expected
-    if effect is None:
-        return ""
-    return (f" Measured: {effect.sqnr_gain_db:+g} dB of SQNR over plain {item.scheme} (median; it helped {effect.helped} "
-            f"models; {' '.join(effect.source.split())}).")
 
 
 def _choose_pre_steps(answers: Answers, rules: RuleSet, facts: dict[str, Any], rationale: list[Reason]) -> tuple[str, ...]:

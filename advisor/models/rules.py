@@ -3,6 +3,7 @@ pydantic models. The engine (engine/rules.py) loads, cross-checks and compiles t
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -199,6 +200,16 @@ class RecoveryRung(_Strict):
                              "(it always comes after its own scheme).")
     because: str = Field(description="Why this rung is there, and when it is reached.")
     expected: RecoveryEffect | None = Field(None, description="Its measured effect, from a benchmark.")
+
+    @functools.cached_property
+    def explained(self) -> str:
+        """Why the rung is there, with its measured effect in words (asked on every recommendation)."""
+        text = " ".join(self.because.split())
+        effect = self.expected
+        if effect is None:
+            return text
+        return (f"{text} Measured: {effect.sqnr_gain_db:+g} dB of SQNR over plain {self.scheme} (median; it helped "
+                f"{effect.helped} models; {' '.join(effect.source.split())}).")
 
 
 PAYLOADS = ("children", "ladder", "pre_steps", "rungs")
