@@ -6,8 +6,9 @@
                            matches the one recorded in OUT/fleet.json; then fleet.json, fleet.md, fleet.png
 
 Pairs run on `workers` threads, each driving its own worker process, with the machine's cores split
-between them; each pair loads its model and makes its float32 baseline itself (nothing is shared between
-the pairs of one model but the files).
+between them. The float32 baseline is made once per model and kind of target (integer-only targets convert
+at batch 1, the others at the model's batch) and shared by the model's other pairs, which wait for it; each
+pair still loads the model and measures the baseline on its worker. (On Ray each pair makes its own.)
 Ctrl-C stops the fleet: the pairs already finished are kept and recorded, the ones running are discarded
 (their folders are never half-written), and fleet.json says it was interrupted.
 """
@@ -198,8 +199,10 @@ def fleet(source: str | Path | dict, *, out: str | Path = "advisor-fleet", worke
             done(earlier.model_copy(update={"reused": True, "verified": None}))
         else:
             to_run.append(job)
+    shares = {(job.model, rules.targets[job.target].integer_only): session.SharedBaseline() for job in to_run}
     try:
-        runner.run(to_run, lambda job: _run_pair(job, out, keys[(job.model, job.target)], rules, options, progress, verbose),
+        runner.run(to_run, lambda job: _run_pair(job, out, keys[(job.model, job.target)], rules, options, progress, verbose,
+                                                  shares[(job.model, rules.targets[job.target].integer_only)]),
                    done, out=out, keys=keys, rules=rules, options=options, run_pair=_run_pair)
     except KeyboardInterrupt:
         result.interrupted = True
@@ -233,7 +236,7 @@ def _previous(out: Path) -> dict[tuple[str, str], FleetPair]:
     return {(p.model, p.target): p for p in earlier.pairs if p.key}
 
 
-def _run_pair(job: PairJob, out: Path, key: str, rules, options, progress, verbose: bool) -> FleetPair:
+def _run_pair(job: PairJob, out: Path, key: str, rules, options, progress, verbose: bool, shared=None) -> FleetPair:
     """One pair as `advisor run`: its exit code and the chosen attempt's figures, or why it could not run."""
     from advisor.pipeline.plan import plan
     from advisor.pipeline.run import execute
@@ -242,7 +245,7 @@ def _run_pair(job: PairJob, out: Path, key: str, rules, options, progress, verbo
     base = {"model": job.model, "target": job.target, "out": job.out, "key": key}
     try:
         report = execute(plan(job.answers, rules, options), out=out / job.out, force=True, progress=progress,
-                         verbose=verbose)
+                         verbose=verbose, shared=shared)
     except Infeasible:
         return FleetPair(**base, exit_code=3, error="infeasible: no scheme can meet these answers on this target",
                          seconds=round(time.perf_counter() - started, 1))

@@ -56,12 +56,13 @@ def run(answers: Answers | dict[str, Any], *, model=None, representative=None, t
 
 
 def execute(the_plan: Plan, *, out: str | Path | OutputFolder, force: bool = False, progress=None, sweep: bool = False,
-            verbose: bool = False) -> Report:
+            verbose: bool = False, shared=None) -> Report:
     """Climb the plan's rungs (all of them with `sweep`, as benchmarks do) and write the report.
-    `out` may be an OutputFolder already opened (the CLI opens it before planning)."""
+    `out` may be an OutputFolder already opened (the CLI opens it before planning); `shared`, a
+    session.SharedBaseline that other runs of the same model reuse."""
     from advisor.report.run_report import markdown_report
 
-    with session_for(the_plan, out, force, progress, verbose) as session:
+    with session_for(the_plan, out, force, progress, verbose, shared) as session:
         result = SearchResult()
         if session.opened is not None:
             result = attempt_rungs(session, session.runnable(the_plan.rungs), the_plan.budget, ladder=not sweep,
@@ -123,8 +124,8 @@ class session_for:
     warm for the next run (or killed after an error or Ctrl-C) and the folder is left as it was unless
     committed."""
 
-    def __init__(self, the_plan: Plan, out, force: bool, progress, verbose: bool = False):
-        self.plan, self.out, self.force, self.verbose = the_plan, out, force, verbose
+    def __init__(self, the_plan: Plan, out, force: bool, progress, verbose: bool = False, shared=None):
+        self.plan, self.out, self.force, self.verbose, self.shared = the_plan, out, force, verbose, shared
         self.progress = progress
         self.session = None
 
@@ -136,7 +137,8 @@ class session_for:
         self.folder = folder
         try:
             data = load_data(self.plan.answers, self.plan.rules, self.plan.rungs, self.plan.in_memory)
-            self.session = Session.open(self.plan, data, folder, self.progress or NullProgress(), verbose=self.verbose)
+            self.session = Session.open(self.plan, data, folder, self.progress or NullProgress(), verbose=self.verbose,
+                                        shared=self.shared)
         except BaseException:
             folder.discard()
             raise

@@ -52,6 +52,15 @@ class Recycling:
 
 
 @dataclass
+class SharedBaseline:
+    """A float32 baseline made once and reused by other runs of the same model, data and kind of target (a
+    fleet's pairs): the first run to open makes it, the others wait for it and reopen on it."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    opened: Opened | None = None
+
+
+@dataclass
 class Session:
     plan: Plan
     data: RunData
@@ -68,7 +77,19 @@ class Session:
     recycled: int = 0  # workers replaced to keep memory flat
 
     @classmethod
-    def open(cls, plan: Plan, data: RunData, folder, progress, *, verbose: bool = False) -> Session:
+    def open(cls, plan: Plan, data: RunData, folder, progress, *, verbose: bool = False,
+             shared: SharedBaseline | None = None) -> Session:
+        if shared is not None:
+            with shared.lock:
+                if shared.opened is None:
+                    session = cls.open(plan, data, folder, progress, verbose=verbose)
+                    shared.opened = session.opened
+                    return session
+            session = cls.reopen(plan, data, folder, progress, shared.opened, verbose=verbose)
+            session.folder.write(BASELINE_FILE, shared.opened.content)
+            session.notes.append("float32 baseline made once for this model's pairs of the fleet (targets of this kind) "
+                                 "and shared; measured again here")
+            return session
         session = cls(plan, data, folder, progress)
         session.worker = workers.acquire(verbose) if _can_travel(plan) else _in_process(session)
         session._register()

@@ -54,6 +54,23 @@ def test_a_fleet_runs_every_pair_and_goes_on_past_a_crash(dense_keras, tmp_path,
     assert [p.exit_code for p in again.pairs] == [p.exit_code for p in result.pairs]
 
 
+def test_a_models_integer_only_targets_share_one_float32_baseline(dense_keras, tmp_path):
+    """edgetpu and ethos-u55-128 both convert at batch 1: the baseline is made once and reused; cpu (the
+    model's own batch) makes its own."""
+    import advisor
+
+    model = {"name": "dense", "model": str(dense_keras), "representative": "builtin:digits", "eval": "builtin:digits"}
+    out = tmp_path / "out"
+    result = advisor.fleet(str(write_fleet(tmp_path / "fleet.yaml", [model], targets=("cpu", "edgetpu", "ethos-u55-128"))),
+                           out=str(out), workers=2)
+    assert [p.exit_code for p in result.pairs] == [0, 0, 0]
+    shared = {t: any("made once for this model's pairs" in n for n in json.loads((out / "dense" / t / "report.json").read_text())["notes"])
+              for t in ("cpu", "edgetpu", "ethos-u55-128")}
+    assert shared["cpu"] is False and sorted([shared["edgetpu"], shared["ethos-u55-128"]]) == [False, True]
+    assert (out / "dense" / "edgetpu" / "attempts" / "float32.tflite").read_bytes() == \
+        (out / "dense" / "ethos-u55-128" / "attempts" / "float32.tflite").read_bytes()
+
+
 def test_ctrl_c_keeps_the_finished_pairs_and_leaves_nothing_half_written(tmp_path):
     fleet_path = write_fleet(tmp_path / "fleet.yaml", [digits("a"), digits("b"), digits("c")])
     out = tmp_path / "out"
