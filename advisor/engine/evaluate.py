@@ -21,10 +21,9 @@ The engine is pure: no I/O, no TensorFlow, and no scheme or target name in its c
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from advisor.engine.rules import CompiledNode, RuleSet
-from advisor.engine.size_model import ModelFacts
 from advisor.models.answers import Answers
 from advisor.models.recommendation import (
     Alternative,
@@ -34,6 +33,9 @@ from advisor.models.recommendation import (
     Recommendation,
     RecoveryRung,
 )
+
+if TYPE_CHECKING:  # a model's facts are only read here; recommending without a model never imports the size model
+    from advisor.engine.size_model import ModelFacts
 
 
 class Failure(NamedTuple):

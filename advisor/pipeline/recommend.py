@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from advisor.engine import evaluate
 from advisor.engine.rules import RuleSet, load_rules
-from advisor.engine.size_model import ModelFacts, cross_checked, model_size
 from advisor.errors import AnswersError, ModelError
 from advisor.models import answers as answers_model
 from advisor.models.answers import BUILTIN_PREFIX, Answers
-from advisor.models.model_file import ModelFile
 from advisor.models.recommendation import Recommendation
+
+if TYPE_CHECKING:
+    from advisor.engine.size_model import ModelFacts
+    from advisor.models.model_file import ModelFile
 
 
 def parse_answers(raw: Answers | dict[str, Any], *, rules: str | Path | RuleSet | None = None, source: str = "answers") -> Answers:
@@ -33,13 +35,13 @@ def recommend(answers: Answers | dict[str, Any], *, rules: str | Path | RuleSet 
 def model_file(answers: Answers, model=None, source: str = "answers") -> ModelFile | None:
     """inputs.model (or the object in its place) read without TensorFlow; None without one or for the
     built-in model. A model `advisor run` would refuse is refused here too (bad input)."""
+    path = answers.inputs.model
+    if model is None and (path is None or path.startswith(BUILTIN_PREFIX)):
+        return None  # before importing the readers: recommending without a model stays light
     from advisor.reading import read_model
 
     if model is not None:
         return read_model(model)
-    path = answers.inputs.model
-    if path is None or path.startswith(BUILTIN_PREFIX):
-        return None
     if not Path(path).exists():
         raise AnswersError(f"{source}: inputs.model: no such file or folder: {path}")
     found = read_model(path)
@@ -52,6 +54,8 @@ def model_facts(answers: Answers, rules: RuleSet, model=None, source: str = "ans
     """What the engine may know of the model: its format, its float32 size and each scheme's predicted
     size, read from the object when one is given, else from inputs.model's files."""
     if answers.inputs.model is not None and answers.inputs.model.startswith(BUILTIN_PREFIX) and model is None:
+        from advisor.engine.size_model import ModelFacts
+
         return ModelFacts(format="keras")
     return facts_of(model_file(answers, model, source), rules)
 
@@ -60,6 +64,8 @@ def facts_of(found: ModelFile | None, rules: RuleSet) -> ModelFacts | None:
     """The size predictions of a model that was read, checked against its parameter count."""
     if found is None:
         return None
+    from advisor.engine.size_model import ModelFacts, cross_checked, model_size
+
     tensors = found.tensors
     predicted = model_size(tensors, rules, model_format=found.family) if tensors is not None and tensors.layers else None
     if predicted is None:
