@@ -26,6 +26,17 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """The built-in model is trained into this run's cache, never the user's: one cache for all of the run's
+    pytest-xdist workers (the model is written whole under its name, so two workers training it at once
+    leave one good file)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "advisor-cache"
+    shared.mkdir(parents=True, exist_ok=True)
+    os.environ["ADVISOR_CACHE_DIR"] = str(shared)
+
+
 @pytest.fixture
 def cli():
     return run_cli

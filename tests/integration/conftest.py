@@ -10,17 +10,6 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _isolated_cache(tmp_path_factory):
-    """The built-in model is trained into this run's cache, never the user's: one cache for all of the run's
-    pytest-xdist workers (the model is written whole under its name, so two workers training it at once
-    leave one good file)."""
-    base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "advisor-cache"
-    shared.mkdir(parents=True, exist_ok=True)
-    os.environ["ADVISOR_CACHE_DIR"] = str(shared)
-
-
 @pytest.fixture(scope="session")
 def tf():
     from advisor.executor.tf_env import tensorflow
