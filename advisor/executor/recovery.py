@@ -41,6 +41,13 @@ def _weighted(model, step: str) -> list:
     return layers
 
 
+def _start_weighted(context: StepContext, model, step: str):
+    """What a step that corrects each weighted layer on the representative data starts from: the rewritten
+    model, its notes, the layers it corrects and the representative inputs."""
+    _, folded, notes = _start(context, model)
+    return folded, notes, _weighted(folded, step), _inputs(context)
+
+
 def _start(context: StepContext, model):
     """The tf-keras model a recovery step rewrites (a fresh copy of the loaded one when `model` is None):
     separable convolutions split as the converter splits them, batch norms folded as it folds them."""
@@ -279,9 +286,7 @@ def bias_correction(context: StepContext, model) -> StepResult:
     """Each weighted layer's bias less the mean shift its int8 weights cause: (W_q - W) applied to the mean
     of the layer's inputs on the representative data (the float model's), per output channel."""
     started = time.perf_counter()
-    _, folded, notes = _start(context, model)
-    layers = _weighted(folded, "bias_correction")
-    x = _inputs(context)
+    folded, notes, layers, x = _start_weighted(context, model, "bias_correction")
     means = _input_means(folded, layers, x)
     plan = rw.Rebuild()
     touched = []
@@ -357,9 +362,7 @@ def adaround(context: StepContext, model) -> StepResult:
     converter's own scale (the largest weight of each channel keeps its value, so the converter finds the
     same scale and its round-to-nearest reproduces the choice)."""
     started = time.perf_counter()
-    _, folded, notes = _start(context, model)
-    layers = _weighted(folded, "adaround")
-    x = _inputs(context)
+    folded, notes, layers, x = _start_weighted(context, model, "adaround")
     inputs = _layer_inputs(folded, layers, x)
     plan = rw.Rebuild()
     chosen: dict[str, np.ndarray] = {}
