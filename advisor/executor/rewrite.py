@@ -182,32 +182,6 @@ def pairs(model) -> list[Pair]:
     return found
 
 
-def relu6_as_relu(model, names: set[str]):
-    """The model with the named layers' ReLU6 read as ReLU (what equalizing through them needs)."""
-    plan = Rebuild()
-    for name in names:
-        layer = model.get_layer(name)
-        if kind(layer) == "ReLU":
-            plan.configs[name] = {"max_value": None}
-        elif kind(layer) == "Activation":
-            plan.configs[name] = {"activation": "relu"}
-        else:
-            plan.configs[name] = {"activation": "relu"}
-    return rebuild(model, plan)
-
-
-def with_biases(model, names: list[str]):
-    """The model with every named weighted layer given a bias (zeros where it had none)."""
-    plan = Rebuild()
-    for name in names:
-        layer = model.get_layer(name)
-        if not layer.get_config().get("use_bias", True):
-            kernel, bias = kernel_and_bias(layer)
-            plan.configs[name] = {"use_bias": True}
-            plan.weights[name] = [kernel, bias]
-    return rebuild(model, plan) if plan.configs else model
-
-
 def functional(model):
     """A Sequential model as the Functional model of the same layers; other models as they are."""
     if kind(model) != "Sequential":
