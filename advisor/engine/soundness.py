@@ -82,19 +82,18 @@ def answer_space(rules: RuleSet, *, targets=None, coarse: bool = False) -> Itera
     either side of it; `coarse`: just above each, an eighth of the answers), for every target or those named."""
     goals = goal_values(rules, sides=(EPSILON,) if coarse else (-EPSILON, 0.0, EPSILON))
     names = list(goals)
+    defaults = Goals().model_dump()
+    combos = [{n: v for n, v in zip(names, combo) if v is not None} for combo in itertools.product(*(goals[n] for n in names))]
+    goal_sets = {compressed: [Goals.model_construct(**{**defaults, **goal, "compressed_download": compressed}) for goal in combos]
+                 for compressed in (False, True)}  # built once, shared by every answer that asks for them (frozen)
+    template = Answers.model_construct(data=rules.data_level_ids[0], hardware=next(iter(rules.targets)),
+                                       goals=goal_sets[False][0])  # its other fields' defaults made once
     for data, hardware, fine_tune, sensitive, compressed in itertools.product(
         rules.data_level_ids, targets or list(rules.targets), (True, False), (False, True), (False, True)
     ):
-        for combo in itertools.product(*(goals[n] for n in names)):
-            goal = {n: v for n, v in zip(names, combo) if v is not None}
-            yield Answers.model_construct(
-                data=data,
-                hardware=hardware,
-                can_fine_tune=fine_tune,
-                activation_sensitive=sensitive,
-                goals=Goals.model_construct(**{**Goals().model_dump(), **goal, "compressed_download": compressed}),
-                inputs=Answers.model_fields["inputs"].default_factory(),
-            )
+        for goal in goal_sets[compressed]:
+            yield template.model_copy(update={"data": data, "hardware": hardware, "can_fine_tune": fine_tune,
+                                              "activation_sensitive": sensitive, "goals": goal})
 
 
 def violations(answers: Answers, rules: RuleSet, rec) -> list[str]:
