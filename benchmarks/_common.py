@@ -134,3 +134,13 @@ def sweep(answers, rules, rungs, out, options):
     from advisor.pipeline.run import execute, plan
 
     return execute(plan(answers, rules, options, rungs=rungs), out=out, sweep=True)
+
+
+def digits_model(folder: Path, seed: int) -> Path:
+    """The built-in digits CNN trained with `seed`: the cached built-in model for its own seed (training is
+    seeded, so it is the same model), else trained into `folder`."""
+    from advisor.executor import builtin
+
+    if seed == builtin.SEED:
+        return builtin.model_path()
+    return builtin.train_and_save(folder / "digits.keras", seed=seed)

@@ -16,7 +16,7 @@ COMBOS = [  # (pre-steps, schemes)
     (("clustering",), ["full_integer", "qat"]),
     (("pruning", "clustering"), ["full_integer"]),
 ]
-QUICK_COMBOS = [((), ["float16", "dynamic_range", "full_integer"]), (("pruning",), ["full_integer"])]
+QUICK_COMBOS = [((), ["dynamic_range", "full_integer"]), (("pruning",), ["full_integer"])]
 
 
 def main() -> None:
@@ -24,24 +24,23 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     args = p.parse_args()
     from advisor.engine.rules import load_rules
-    from advisor.executor import builtin
     from advisor.pipeline.recommend import parse_answers
     from advisor.models.options import RunOptions
-    from _common import sweep
+    from _common import digits_model, sweep
 
     rules = load_rules()
     seeds = range(1 if args.quick else args.seeds)
     measured: dict[tuple, list[dict]] = {}
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
-            model = builtin.train_and_save(Path(tmp) / "digits.keras", seed=seed)
+            model = digits_model(Path(tmp), seed)
             answers = parse_answers({
                 "data": "labelled", "hardware": "cpu",
                 "inputs": {"model": str(model), "representative": "builtin:digits", "train": "builtin:digits", "eval": "builtin:digits"},
             })
             for index, (steps, schemes) in enumerate(QUICK_COMBOS if args.quick else COMBOS):
                 report = sweep(answers, rules, [(s, tuple(steps)) for s in schemes], Path(tmp) / f"out{index}",
-                               RunOptions(epochs=3, learning_rate=1e-4, latency_runs=20 if args.quick else 100))
+                               RunOptions(epochs=1 if args.quick else 3, learning_rate=1e-4, latency_runs=20 if args.quick else 100))
                 if index == 0:
                     measured.setdefault(("float32", ()), []).append(report.baseline.metrics.model_dump())
                 for attempt in report.attempts:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import markdown_table, parser, save, sweep
+from _common import digits_model, markdown_table, parser, save, sweep
 from table1 import MODELS, build
 
 DIGITS_SCHEMES = ["float16", "dynamic_range", "full_integer", "int16x8", "selective_integer"]
@@ -28,14 +28,13 @@ CNN_SCHEMES = ["float16", "dynamic_range", "full_integer"]
 def digits_rows(seeds, quick: bool) -> list[dict]:
     from advisor.pipeline.recommend import parse_answers
     from advisor.engine.rules import load_rules
-    from advisor.executor import builtin
     from advisor.models.options import RunOptions
 
     rules = load_rules()
     rows = []
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
-            model = builtin.train_and_save(Path(tmp) / "digits.keras", seed=seed)
+            model = digits_model(Path(tmp), seed)
             answers = parse_answers({"data": "unlabelled", "hardware": "cpu", "inputs": {
                 "model": str(model), "representative": "builtin:digits", "eval": "builtin:digits"}}, rules=rules)
             schemes = DIGITS_SCHEMES[:3] if quick else DIGITS_SCHEMES
