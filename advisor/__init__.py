@@ -9,14 +9,37 @@ Importing this package, and recommending, never imports TensorFlow; running a sc
 worker process).
 """
 
+from typing import TYPE_CHECKING
+
 from advisor._version import __version__
 from advisor.errors import AdvisorError, BadInput
-from advisor.models.answers import Answers, Goals, Inputs
-from advisor.models.recommendation import Recommendation
-from advisor.pipeline.recommend import parse_answers, recommend
+
+if TYPE_CHECKING:
+    from advisor.models.answers import Answers, Goals, Inputs
+    from advisor.models.recommendation import Recommendation
+    from advisor.pipeline.recommend import parse_answers, recommend
+
+_LAZY = {"Answers": "advisor.models.answers", "Goals": "advisor.models.answers", "Inputs": "advisor.models.answers",
+         "Recommendation": "advisor.models.recommendation", "parse_answers": "advisor.pipeline.recommend",
+         "recommend": "advisor.pipeline.recommend"}
 
 __all__ = ["recommend", "run", "compare", "check", "fleet", "verify", "parse_answers", "Answers", "Goals", "Inputs", "Recommendation",
            "AdvisorError", "BadInput", "__version__"]
+
+
+def __getattr__(name: str):
+    """The schemas and recommend() load on first use, so the command line can prepare first (cli.main)."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'advisor' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 def run(answers, **kwargs):
