@@ -8,7 +8,10 @@
 Pairs run on `workers` threads, each driving its own worker process, with the machine's cores split
 between them. The float32 baseline is made once per model and kind of target (integer-only targets convert
 at batch 1, the others at the model's batch) and shared by the model's other pairs, which wait for it; each
-pair still loads the model and measures the baseline on its worker. (On Ray each pair makes its own.)
+pair still loads the model and measures the baseline on its worker. Each pre-step (pruning, clustering, the
+recovery steps) is likewise made once per model: the first pair to need it saves the pre-stepped model in
+OUT/.pre-steps (removed when the fleet ends), the others wait for it and load it. (On Ray each pair makes
+its own baseline and pre-steps: its workers need no shared disk.)
 Ctrl-C stops the fleet: the pairs already finished are kept and recorded, the ones running are discarded
 (their folders are never half-written), and fleet.json says it was interrupted.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +36,7 @@ from advisor.models.fleet import FleetFile, FleetPair, FleetResult
 from advisor.models.validation import describe_validation_error
 
 PATH_FIELDS = ("model", "representative", "train", "eval")
+PRE_STEPS = ".pre-steps"  # the fleet's pre-stepped models while it runs
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,15 @@ def _hash_path(path: Path, digest) -> None:
         digest.update(str(path).encode())  # builtin:digits
 
 
+def pre_step_key(job: PairJob, options) -> str:
+    """What a model's pre-stepped results depend on beside the steps themselves, the same for every pair of
+    the model in one fleet run: its entry, files, data level, task and the run's options."""
+    answers = job.answers
+    described = {"model": job.model, "data": answers.data, "task": answers.task.model_dump(mode="json"),
+                 "inputs": answers.inputs.model_dump(mode="json"), "options": options.model_dump(mode="json")}
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def rules_digest(rules) -> str:
     from advisor.engine.rules import FILES
 
@@ -199,13 +213,19 @@ def fleet(source: str | Path | dict, *, out: str | Path = "advisor-fleet", worke
             done(earlier.model_copy(update={"reused": True, "verified": None}))
         else:
             to_run.append(job)
-    shares = {(job.model, rules.targets[job.target].integer_only): session.SharedBaseline() for job in to_run}
+    from advisor.executor.pre_step_store import PreStepStore
+
+    stores = {job.model: PreStepStore(str(out / PRE_STEPS), pre_step_key(job, options)) for job in to_run}
+    shares = {(job.model, rules.targets[job.target].integer_only): session.SharedBaseline(pre_step_store=stores[job.model])
+              for job in to_run}
     try:
         runner.run(to_run, lambda job: _run_pair(job, out, keys[(job.model, job.target)], rules, options, progress, verbose,
                                                   shares[(job.model, rules.targets[job.target].integer_only)]),
                    done, out=out, keys=keys, rules=rules, options=options, run_pair=_run_pair)
     except KeyboardInterrupt:
         result.interrupted = True
+    finally:
+        shutil.rmtree(out / PRE_STEPS, ignore_errors=True)
     result.pairs = [finished[(job.model, job.target)] for job in jobs if (job.model, job.target) in finished]
     if verify and not result.interrupted:
         _verify_pairs(result, out, rules, progress)

@@ -58,6 +58,7 @@ class SharedBaseline:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     opened: Opened | None = None
+    pre_step_store: object | None = None  # a PreStepStore for the model's pre-stepped models, shared by all its pairs
 
 
 @dataclass
@@ -75,6 +76,7 @@ class Session:
     attempts_since_open: int = 0
     rss_after_open: int | None = None
     recycled: int = 0  # workers replaced to keep memory flat
+    pre_step_store: object | None = None  # a PreStepStore shared with other runs of this model (a fleet's pairs)
 
     @classmethod
     def open(cls, plan: Plan, data: RunData, folder, progress, *, verbose: bool = False,
@@ -82,15 +84,21 @@ class Session:
         if shared is not None:
             with shared.lock:
                 if shared.opened is None:
-                    session = cls.open(plan, data, folder, progress, verbose=verbose)
+                    session = cls._first(plan, data, folder, progress, verbose, shared.pre_step_store)
                     shared.opened = session.opened
                     return session
-            session = cls.reopen(plan, data, folder, progress, shared.opened, verbose=verbose)
+            session = cls.reopen(plan, data, folder, progress, shared.opened, verbose=verbose,
+                                 pre_step_store=shared.pre_step_store)
             session.folder.write(BASELINE_FILE, shared.opened.content)
             session.notes.append("float32 baseline made once for this model's pairs of the fleet (targets of this kind) "
                                  "and shared; measured again here")
             return session
-        session = cls(plan, data, folder, progress)
+        return cls._first(plan, data, folder, progress, verbose)
+
+    @classmethod
+    def _first(cls, plan: Plan, data: RunData, folder, progress, verbose: bool, pre_step_store=None) -> Session:
+        """A session that makes the float32 baseline itself."""
+        session = cls(plan, data, folder, progress, pre_step_store=pre_step_store)
         session.worker = workers.acquire(verbose) if _can_travel(plan) else _in_process(session)
         session._register()
         session._open(baseline=None)
@@ -101,7 +109,8 @@ class Session:
             _ACTIVE[id(self)] = self
 
     def _job(self, baseline: bytes | None) -> OpenJob:
-        return OpenJob(self.plan, self.data, baseline, str(self.folder.work), self.opened.batch if self.opened else None)
+        return OpenJob(self.plan, self.data, baseline, str(self.folder.work), self.opened.batch if self.opened else None,
+                       self.pre_step_store)
 
     def _open(self, baseline: bytes | None) -> None:
         try:
@@ -142,13 +151,15 @@ class Session:
     def clone(self, verbose: bool = False) -> Session:
         """Another worker opened on the same plan and data, with this session's float32 baseline (not made
         again): for attempts in parallel. Its notes and crashes are this session's."""
-        return Session.reopen(self.plan, self.data, self.folder, self.progress, self.opened, verbose=verbose, notes=self.notes)
+        return Session.reopen(self.plan, self.data, self.folder, self.progress, self.opened, verbose=verbose, notes=self.notes,
+                              pre_step_store=self.pre_step_store)
 
     @classmethod
     def reopen(cls, plan: Plan, data: RunData, folder, progress, opened: Opened, *, verbose: bool = False,
-               notes: list[str] | None = None) -> Session:
+               notes: list[str] | None = None, pre_step_store=None) -> Session:
         """A session on a new worker for a plan whose float32 baseline was made elsewhere (`opened`)."""
-        session = cls(plan, data, folder, progress, opened=opened, notes=notes if notes is not None else [])
+        session = cls(plan, data, folder, progress, opened=opened, notes=notes if notes is not None else [],
+                      pre_step_store=pre_step_store)
         session.worker = workers.acquire(verbose) if _can_travel(plan) else _in_process(session)
         session._register()
         session._open(baseline=opened.content)

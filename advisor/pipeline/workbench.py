@@ -35,6 +35,7 @@ class OpenJob:
     baseline: bytes | None = None
     workdir: str | None = None  # scratch space the parent cleans up (else one of the worker's own)
     batch: int | None = None  # the batch an earlier worker learned the model converts at
+    pre_step_store: object | None = None  # a PreStepStore: pre-stepped models shared with other runs of this model
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,7 @@ class Workbench:
         context = StepContext(loaded=loaded, integer_io=plan.rules.targets[plan.answers.hardware].integer_only,
                               representative=representative, train=data.train, options=plan.options,
                               progress=progress, workdir=job.workdir or _workdir())
-        producer = Producer(plan.rules, context)
+        producer = Producer(plan.rules, context, job.pre_step_store)
         measure = Measurer(data, signature, plan.options, metric)
         started = time.perf_counter()
         content = job.baseline or producer.produce(plan.baseline).content
