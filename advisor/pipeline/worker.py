@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import AdvisorError
+from advisor.executor.tf_env import ONEDNN_OFF
 
 LOG_TAIL = 4000  # bytes of a dead worker's log read for its last words
 
@@ -157,6 +158,7 @@ class Worker:
         self.close()
         parent, child = socket.socketpair()
         env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+        env.setdefault(*ONEDNN_OFF)
         if self.threads is not None:
             env["TF_NUM_INTRAOP_THREADS"] = str(self.threads)
         if not self.verbose:

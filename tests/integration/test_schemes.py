@@ -127,3 +127,29 @@ def test_an_op_without_an_int8_kernel_is_named_by_the_hardware_check(tf, digits,
     report = check_model(content, "edgetpu", load_rules())
     assert not report.compatible and report.root_causes == ["CUMSUM"]
     assert any(p.op == "CUMSUM" and "CUMSUM has no int8 kernel in LiteRT" in p.reason for p in report.problems)
+
+
+def test_fine_tuning_a_64px_xception_block_does_not_crash_the_worker(tf, tmp_path):
+    """TensorFlow 2.21's oneDNN kernels corrupt memory training this block (a separable-conv residual block
+    at 64x64, as in fer's emotion model): its first epoch aborted the worker until workers ran with
+    TF_ENABLE_ONEDNN_OPTS=0. Setting TF_ENABLE_ONEDNN_OPTS=1 makes this test fail."""
+    import tf_keras
+
+    import advisor
+    from advisor.models.options import RunOptions
+
+    L = tf_keras.layers
+    i = L.Input((64, 64, 1))
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(8, 3, padding="same")(i)))
+    r = L.BatchNormalization()(L.Conv2D(16, 1, strides=2, padding="same")(x))
+    x = L.ReLU()(L.BatchNormalization()(L.SeparableConv2D(16, 3, padding="same")(x)))
+    x = L.BatchNormalization()(L.SeparableConv2D(16, 3, padding="same")(x))
+    x = L.Add()([L.MaxPooling2D(3, strides=2, padding="same")(x), r])
+    tf_keras.Model(i, L.Softmax()(L.GlobalAveragePooling2D()(L.Conv2D(7, 3, padding="same")(x)))).save(tmp_path / "xception.h5")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", x=rng.normal(size=(16, 64, 64, 1)).astype("float32"), y=rng.integers(0, 7, 16))
+    data = str(tmp_path / "data.npz")
+    report = advisor.run({"data": "labelled", "hardware": "cpu", "budget": {"max_attempts": 1},
+                          "inputs": {"model": str(tmp_path / "xception.h5"), "representative": data, "train": data, "eval": data}},
+                         out=tmp_path / "out", options=RunOptions(scheme="qat", epochs=1, latency_runs=0))
+    assert report.attempts[0].error is None and report.attempts[0].metrics is not None
