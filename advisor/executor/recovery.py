@@ -2,8 +2,9 @@
 that full-integer quantization of it loses less, using only the representative inputs (or none).
 
     equalize         batch norms folded, then cross-layer equalization (Nagel et al. 2019): each pair of
-                     weighted layers joined by ReLU or linear ops rescaled channel by channel so that both
-                     use their 8-bit range alike; the float model must stay itself (60 dB on the data)
+                     weighted layers joined by positively homogeneous ops (ReLU, PReLU, pooling, identities)
+                     rescaled channel by channel so that both use their 8-bit range alike; the float model
+                     must stay itself (60 dB on the data)
     bias_correction  each layer's bias corrected by the mean shift its int8 weights cause on its inputs
     adaround         each layer's weights rounded up or down (Nagel et al. 2020) to reconstruct its float
                      outputs on the representative inputs, written on the converter's own int8 grid
@@ -169,7 +170,8 @@ def equalize(context: StepContext, model) -> StepResult:
     found = rw.pairs(folded)
     if not found:
         raise SchemeFailed("equalize declined: no two weighted layers (Conv2D, DepthwiseConv2D, Dense) are joined by "
-                           "ReLU or linear ops, so there is nothing to equalize")
+                           "positively homogeneous ops (ReLU, PReLU, LeakyReLU, pooling, padding, identities), so there is nothing to "
+                           "equalize")
     tops = _tops(folded, found, probe)
     equalized, touched, clipped = _equalize_pairs(folded, found, tops)
     sqnr = float_sqnr(original, equalized, probe)
@@ -187,7 +189,7 @@ def equalize(context: StepContext, model) -> StepResult:
                       - {n for p in found for n in (p.first, p.second)})
     if unpaired:
         notes.append(f"{len(unpaired)} weighted layer(s) have no partner (their output branches, or reaches the next "
-                     f"weighted layer through an op that is not ReLU or linear): {', '.join(unpaired[:6])}"
+                     f"weighted layer through an op that does not pass a positive scale, such as a branch or Flatten): {', '.join(unpaired[:6])}"
                      + (" ..." if len(unpaired) > 6 else ""))
     record = _record(context, "equalize", model, equalized, started, sorted(touched),
                      sqnr, [f"equalize: {n}" for n in notes])

@@ -1,6 +1,6 @@
 """Rewrites of a tf-keras model's graph that keep its float function: batch normalizations folded into
-the layer before them, layers given a bias, ReLU6 read as ReLU; and the pairs of weighted layers that
-cross-layer equalization can rescale. The model is rebuilt with `clone_model` and its weights set
+the layer before them, layers given a bias; and the pairs of weighted layers that cross-layer
+equalization can rescale. The model is rebuilt with `clone_model` and its weights set
 layer by layer; nothing here trains or converts."""
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ import numpy as np
 
 WEIGHTED = ("Conv2D", "DepthwiseConv2D", "Dense")
 NORMALIZATION = ("BatchNormalization", "SyncBatchNormalization")
-PASSING = ("ReLU", "Activation", "Dropout", "SpatialDropout2D", "GaussianNoise")  # between a pair
+# Between a pair: layers that pass a positive per-channel scale through unchanged, f(s * x) = s * f(x)
+# (PReLU and LeakyReLU whatever their slopes, max and average pooling, zero padding, identities).
+PASSING = ("ReLU", "Activation", "Dropout", "SpatialDropout2D", "GaussianNoise", "PReLU", "LeakyReLU", "MaxPooling1D",
+           "MaxPooling2D", "AveragePooling1D", "AveragePooling2D", "ZeroPadding1D", "ZeroPadding2D")
 
 
 def kind(layer) -> str:

@@ -74,6 +74,36 @@ def test_equalize_keeps_the_float_model_and_evens_the_ranges(context):
     assert not any(rw.kind(layer) == "BatchNormalization" for layer in result.model.layers)
 
 
+def test_equalize_pairs_layers_across_prelu_pooling_and_leaky_relu_and_keeps_the_float_model(tf, tmp_path):
+    """MTCNN's networks join their convolutions by PReLU and max pooling, which pass a positive scale
+    through; Flatten does not (it mixes channels into one axis)."""
+    import tf_keras as keras
+    from tf_keras import layers
+
+    from advisor.executor import recovery
+    from advisor.executor import rewrite as rw
+    from advisor.executor.loading import load_model
+
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((12, 12, 3))
+    x = layers.PReLU(shared_axes=[1, 2], alpha_initializer=keras.initializers.Constant(0.25))(layers.Conv2D(8, 3, name="a")(inputs))
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.LeakyReLU(0.1)(layers.Conv2D(8, 3, name="b")(x))
+    x = layers.Flatten()(layers.Conv2D(4, 1, name="c")(x))
+    model = keras.Model(inputs, layers.Dense(3, name="d")(x))
+    for layer in model.layers:  # channels of uneven range, as trained networks have them
+        if layer.name in ("a", "b"):
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel * np.random.default_rng(2).uniform(0.05, 4.0, kernel.shape[-1]), bias])
+    assert {(p.first, p.second) for p in rw.pairs(model)} == {("a", "b"), ("b", "c")}
+    model.save(tmp_path / "prelu.keras")
+    rng = np.random.default_rng(0)
+    context = producer(load_model(str(tmp_path / "prelu.keras")), tmp_path, integer_only=True,
+                       representative=rng.normal(size=(64, 12, 12, 3)).astype("float32")).producer.context
+    record = recovery.equalize(context, None).findings.recovery[0]
+    assert record.float_sqnr_db >= 60 and {"a", "b", "c"} <= set(record.layers)
+
+
 def test_equalize_declines_when_the_float_model_would_change(context, monkeypatch):
     from advisor.errors import SchemeFailed
     from advisor.executor import recovery
