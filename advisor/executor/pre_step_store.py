@@ -10,7 +10,6 @@ wait for the lock and load it. A model that cannot be saved or loaded is simply 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import shutil
@@ -65,13 +64,11 @@ class PreStepStore:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
+    from advisor._filelock import exclusive
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive(path):
+        yield
 
 
 def _save(entry: Path, model, findings: StepFindings) -> None:

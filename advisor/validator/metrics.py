@@ -6,7 +6,6 @@ signature carries them), never by position; int8/int16 inputs and outputs are (d
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import os
 import statistics
@@ -132,22 +131,12 @@ class Runner:
         return statistics.median(times), times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))]
 
 
-@contextlib.contextmanager
 def timing_lock():
     """This host's latency lock (an flock on a file in the temporary folder): workers measuring at once would
-    each report the other's load as their model's latency. Without flock (not Linux or macOS), no lock."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    path = os.path.join(tempfile.gettempdir(), "advisor-latency.lock")
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    each report the other's load as their model's latency."""
+    from advisor._filelock import exclusive
+
+    return exclusive(os.path.join(tempfile.gettempdir(), "advisor-latency.lock"))
 
 
 def top1(scores: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "advisor"
 LAYERS = [  # lowest first: a module may import its own layer and those below (ARCHITECTURE.md)
-    ("advisor._version", "advisor.errors", "advisor._suggest", "advisor._quiet", "advisor.resources"),
+    ("advisor._version", "advisor.errors", "advisor._suggest", "advisor._quiet", "advisor._filelock", "advisor.resources"),
     ("advisor.models",),
     ("advisor.engine", "advisor.reading"),
     ("advisor.validator",),
