@@ -17,6 +17,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from advisor.errors import AdvisorError
 from advisor.engine.rules import RuleSet, load_rules
 from advisor.engine.search import Ladder, SearchResult, Sweep, search
 from advisor.models.answers import Answers
@@ -145,8 +146,8 @@ class session_for:
         return self.session
 
     def __exit__(self, kind, value, traceback) -> None:
-        if self.session is not None:
-            self.session.close(healthy=kind is None)
+        if self.session is not None:  # a worker that answered with bad input is kept; Ctrl-C or a bug ends it
+            self.session.close(healthy=kind is None or issubclass(kind, AdvisorError))
         if kind is not None:
             self.folder.discard()
 

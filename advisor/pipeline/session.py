@@ -101,8 +101,7 @@ class Session:
         session = cls(plan, data, folder, progress, pre_step_store=pre_step_store)
         session.worker = workers.acquire(verbose) if _can_travel(plan) else _in_process(session)
         session._register()
-        session._open(baseline=None)
-        return session
+        return session._opened(baseline=None)
 
     def _register(self) -> None:
         with _LOCK:
@@ -162,8 +161,17 @@ class Session:
                       pre_step_store=pre_step_store)
         session.worker = workers.acquire(verbose) if _can_travel(plan) else _in_process(session)
         session._register()
-        session._open(baseline=opened.content)
-        return session
+        return session._opened(baseline=opened.content)
+
+    def _opened(self, baseline: bytes | None) -> Session:
+        """This session, its worker opened; a worker that refused the run (bad input) goes back to the pool,
+        one stopped by Ctrl-C or a bug is ended, and the error goes on."""
+        try:
+            self._open(baseline)
+        except BaseException as err:
+            self.close(healthy=isinstance(err, AdvisorError))
+            raise
+        return self
 
     @property
     def baseline(self) -> Baseline | None:

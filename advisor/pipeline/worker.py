@@ -283,10 +283,15 @@ def acquire(verbose: bool = False) -> Worker:
     """A warm worker (idle from an earlier run of this process) or a new one, started."""
     while _idle:
         worker = _idle.pop()
-        if worker.alive and worker.verbose == verbose and worker.threads == _threads:
+        if worker.alive and worker.verbose == verbose and _tf_threads(worker.threads) == _tf_threads(_threads):
             return worker
         worker.close()
     return Worker(verbose=verbose).start()
+
+
+def _tf_threads(threads: int | None) -> str | None:
+    """The TensorFlow threads a worker started with `threads` runs: those, else what the environment says."""
+    return str(threads) if threads is not None else os.environ.get("TF_NUM_INTRAOP_THREADS")
 
 
 def release(worker) -> None:

@@ -51,3 +51,21 @@ def test_compare_on_two_workers_measures_the_same_rows(dense_keras, tmp_path):
         rows[workers] = comparison
     assert _essence(rows[1].rows) == _essence(rows[2].rows)
     assert rows[1].pick == rows[2].pick and rows[1].front == rows[2].front
+
+
+def test_a_run_its_worker_refuses_for_bad_input_gives_the_worker_back(dense_keras, tmp_path):
+    """The data is bound to the model in the worker; a BadInput from there leaves no session open and puts
+    the worker, alive, back in the pool for the next run (it used to be neither kept nor ended)."""
+    import numpy as np
+
+    import advisor
+    from advisor.errors import BadInput
+    from advisor.pipeline import session, worker
+
+    np.savez(tmp_path / "bad.npz", x=np.zeros((4, 8, 8, 1), "float32"), mask=np.zeros((4, 3), "float32"))
+    answers = {"data": "unlabelled", "hardware": "cpu",
+               "inputs": {"model": str(dense_keras), "representative": str(tmp_path / "bad.npz")}}
+    with pytest.raises(BadInput, match="unexpected array"):
+        advisor.run(answers, out=tmp_path / "out")
+    assert session._ACTIVE == {} and any(w.alive for w in worker._idle)
+    assert not (tmp_path / "out").exists()
