@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # and a fine-tuning test gives the same figures on any machine.
 for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
+
+
+def sigint_as_at_a_terminal() -> None:
+    """preexec_fn for a process a test will Ctrl-C: SIGINT back to its default, as a terminal gives it. A job
+    started in the background of a non-interactive shell (`cmd &`, nohup) ignores SIGINT, and its children
+    inherit that, so the advisor would rightly never see the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

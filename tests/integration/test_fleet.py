@@ -11,6 +11,8 @@ import time
 import pytest
 import yaml
 
+from tests.conftest import sigint_as_at_a_terminal
+
 pytestmark = pytest.mark.tf
 
 
@@ -84,7 +86,8 @@ def test_ctrl_c_keeps_the_finished_pairs_and_leaves_nothing_half_written(tmp_pat
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     process = subprocess.Popen([sys.executable, "-m", "advisor", "fleet", str(fleet_path), "--out", str(out), "--workers", "1"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                               preexec_fn=sigint_as_at_a_terminal)
     deadline = time.time() + 240
     while not list(out.glob("*/*/report.json")) and time.time() < deadline and process.poll() is None:
         time.sleep(0.2)

@@ -16,7 +16,7 @@ from advisor.errors import AnswersError, BadInput, DataError, Infeasible
 from advisor.pipeline.recommend import parse_answers
 from advisor.models.options import RunOptions
 from advisor.pipeline.run import run
-from tests.conftest import ROOT
+from tests.conftest import ROOT, sigint_as_at_a_terminal
 from tests.integration.conftest import save_npz
 
 RULES = load_rules()
@@ -190,7 +190,7 @@ def test_cli_run_ctrl_c_during_fine_tuning_exits_130_and_leaves_nothing(tmp_path
     out = tmp_path / "o"
     process = subprocess.Popen(
         [sys.executable, "-m", "advisor", "run", "--answers", str(answers_file), "--out", str(out), "--epochs", "200"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, preexec_fn=sigint_as_at_a_terminal,
         env={**os.environ, "COLUMNS": "120"},
     )
     interrupt_during_fine_tuning(process, out)
@@ -225,7 +225,7 @@ def test_cli_ctrl_c_over_an_existing_folder_with_force_leaves_it_as_it_was(tmp_p
     before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
     process = subprocess.Popen(
         [sys.executable, "-m", "advisor", "run", "--answers", str(answers_file), "--out", str(out), "--force", "--epochs", "200"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "120"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, preexec_fn=sigint_as_at_a_terminal, env={**os.environ, "COLUMNS": "120"},
     )
     interrupt_during_fine_tuning(process, out)
     _, stderr = process.communicate(timeout=120)
