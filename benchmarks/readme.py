@@ -58,6 +58,9 @@ SECTIONS = [
      "A fleet of four models (the built-in digits CNN, a digits MLP, a small depthwise CNN, the digits mini-Xception) "
      "by two targets (cpu, edgetpu), with 1 and 2 workers, on a local Ray instance, and again over unchanged inputs; "
      "`compare` on MobileNet v1 (random weights) with 1 and 2 workers."),
+    ("fleet_pre_steps", "16. A fleet's pre-steps made once per model", "python benchmarks/fleet_pre_steps.py",
+     "One model on three integer-only targets, every pair forced to AdaRound then full integer, two workers: the "
+     "pre-stepped model shared between the pairs (OUT/.pre-steps, the fleet's way), then made by every pair."),
     ("worker_memory", "14. A worker's memory over many attempts", "python benchmarks/worker_memory.py [--attempts N]",
      "The built-in model converted to full integer and measured again and again in one session; the worker's resident "
      "memory after each attempt, without and with recycling (a fresh worker after 20 attempts or 512 MB of growth)."),

@@ -19,6 +19,7 @@ RUNS = [
     ["table1.py", "--models", "ResNet v2 101"],
     ["worker_memory.py"],
     ["parallel.py"],
+    ["fleet_pre_steps.py"],
     ["quantizer_algorithms.py"],
 ]
 

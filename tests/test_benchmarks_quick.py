@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 
 GROUPS = [
     ["advisor_cost.py", "worker_memory.py", "digits_accuracy.py", "selective_bench.py", "compare_bench.py", "table1.py",
-     "recommend_speed.py"],
+     "recommend_speed.py", "fleet_pre_steps.py"],
     ["backends.py", "recovery.py", "parallel.py", "fidelity.py", "size_prediction.py", "ladder_economy.py", "vela_bench.py",
      "quantizer_algorithms.py"],
 ]
