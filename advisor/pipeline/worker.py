@@ -26,9 +26,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -127,6 +129,21 @@ def share_cores(workers: int) -> None:
     _threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
 
 
+_spawner: ThreadPoolExecutor | None = None
+_spawner_lock = threading.Lock()
+
+
+def _spawn(*args, **kwargs) -> subprocess.Popen:
+    """A process started from one long-lived thread. A worker asks the kernel to kill it when the thread that
+    started it ends (PR_SET_PDEATHSIG names a thread, not a process), so a worker started from a fleet pair's
+    thread would die with that thread, even after going back to the pool for the next run."""
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="advisor-spawner")
+    return _spawner.submit(subprocess.Popen, *args, **kwargs).result()
+
+
 class Worker:
     """One worker process, started on first use and restarted after a crash."""
 
@@ -169,7 +186,7 @@ class Worker:
         else:
             output = None
         try:
-            self.process = subprocess.Popen(
+            self.process = _spawn(
                 [sys.executable, "-m", "advisor.pipeline.worker", str(child.fileno())],
                 pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, stdout=output, stderr=output, env=env,
                 cwd=os.getcwd(),
@@ -407,7 +424,8 @@ class _State:
 
 
 def _die_with_parent() -> None:
-    """Linux: the kernel kills this process when its parent dies (even by kill -9)."""
+    """Linux: the kernel kills this process when the thread that started it ends (even by kill -9): the
+    parent's spawner thread (`_spawn`), which lives as long as the parent."""
     try:
         import ctypes
 
