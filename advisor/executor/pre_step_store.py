@@ -4,7 +4,8 @@ process) prune, cluster or recover it once instead of once per target.
 An entry is a folder named by the runs' shared key (the model's and data's bytes, the answers that steer a
 pre-step, the options, the tools) and the pre-steps applied, holding the tf-keras model (`model.h5`) and
 what the steps measured (`findings.json`). One run makes it while holding the entry's lock; the others
-wait for the lock and load it. A model that cannot be saved or loaded is simply made again, with a note.
+wait for the lock and load it. A step that declines or fails (SchemeFailed) does so once: the others get
+its reason. A model that cannot be saved or loaded is simply made again, with a note.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from advisor.errors import SchemeFailed
 from advisor.models.report import StepFindings
 
 MODEL = "model.h5"
@@ -46,7 +48,10 @@ class PreStepStore:
         """The model after the steps `references` name: loaded when another run made it, else made by
         `make()` and saved for the others."""
         entry = self.entry(references)
+        refused = entry.with_name(entry.name + ".refused")
         with _locked(entry.with_name(entry.name + ".lock")):
+            if refused.is_file():  # the step declined or failed for another run: it would here too
+                raise SchemeFailed(refused.read_text())
             if (entry / FINDINGS).is_file():
                 try:
                     return Fetched(_load(entry, custom_objects), _findings(entry), reused=True)
@@ -54,7 +59,11 @@ class PreStepStore:
                     shutil.rmtree(entry, ignore_errors=True)
                     model, findings = make()
                     return Fetched(model, findings, reused=False, note=_unshared(err))
-            model, findings = make()
+            try:
+                model, findings = make()
+            except SchemeFailed as failed:
+                refused.write_text(str(failed))
+                raise
             try:
                 _save(entry, model, findings)
             except Exception as err:

@@ -107,6 +107,7 @@ def test_a_pre_stepped_model_is_made_once_and_one_that_cannot_be_saved_is_made_p
     import numpy as np
     import tf_keras
 
+    from advisor.errors import SchemeFailed
     from advisor.executor.pre_step_store import PreStepStore
     from advisor.models.report import StepFindings
 
@@ -141,3 +142,12 @@ def test_a_pre_stepped_model_is_made_once_and_one_that_cannot_be_saved_is_made_p
     assert not one.reused and not two.reused and len(made) == 3
     assert "could not be shared" in one.note and one.model is subclassed
     assert not [p for p in (tmp_path / "store").iterdir() if "partial" in p.name]
+
+    def declines():
+        made.append("declined")
+        raise SchemeFailed("equalize declined: nothing to pair")
+
+    for _ in range(2):  # the second run gets the first one's reason without making it again
+        with pytest.raises(SchemeFailed, match="nothing to pair"):
+            store.fetch_or_make(("a:d",), declines, None)
+    assert made.count("declined") == 1
