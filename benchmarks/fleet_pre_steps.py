@@ -42,16 +42,16 @@ def _run(fleet_file: Path, out: Path, step: str, shared: bool) -> dict:
     from advisor.models.options import RunOptions
     from advisor.pipeline import session
 
-    made = session.SharedBaseline
+    made = session.SharedWork
     if not shared:  # each pair on its own: the fleet's shares without their pre-step store
-        session.SharedBaseline = lambda **_: made()
+        session.SharedWork = lambda **_: made()
     try:
         started = time.perf_counter()
         result = advisor.fleet(str(fleet_file), out=str(out), workers=2,
                                options=RunOptions(scheme="full_integer", pre_steps=[step]))
         seconds = time.perf_counter() - started
     finally:
-        session.SharedBaseline = made
+        session.SharedWork = made
     pairs = []
     for pair in result.pairs:
         attempt = json.loads((out / pair.out / "report.json").read_text())["attempts"][0]

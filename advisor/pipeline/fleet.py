@@ -216,7 +216,7 @@ def fleet(source: str | Path | dict, *, out: str | Path = "advisor-fleet", worke
     from advisor.executor.pre_step_store import PreStepStore
 
     stores = {job.model: PreStepStore(str(out / PRE_STEPS), pre_step_key(job, options)) for job in to_run}
-    shares = {(job.model, rules.targets[job.target].integer_only): session.SharedBaseline(pre_step_store=stores[job.model])
+    shares = {(job.model, rules.targets[job.target].integer_only): session.SharedWork(pre_step_store=stores[job.model])
               for job in to_run}
     try:
         runner.run(to_run, lambda job: _run_pair(job, out, keys[(job.model, job.target)], rules, options, progress, verbose,

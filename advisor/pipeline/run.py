@@ -17,7 +17,6 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from advisor.errors import AdvisorError
 from advisor.engine.rules import RuleSet, load_rules
 from advisor.engine.search import Ladder, SearchResult, Sweep, search
 from advisor.models.answers import Answers
@@ -60,7 +59,7 @@ def execute(the_plan: Plan, *, out: str | Path | OutputFolder, force: bool = Fal
             verbose: bool = False, shared=None) -> Report:
     """Climb the plan's rungs (all of them with `sweep`, as benchmarks do) and write the report.
     `out` may be an OutputFolder already opened (the CLI opens it before planning); `shared`, a
-    session.SharedBaseline that other runs of the same model reuse."""
+    session.SharedWork that other runs of the same model reuse."""
     from advisor.report.run_report import markdown_report
 
     with session_for(the_plan, out, force, progress, verbose, shared) as session:
@@ -146,8 +145,8 @@ class session_for:
         return self.session
 
     def __exit__(self, kind, value, traceback) -> None:
-        if self.session is not None:  # a worker that answered with bad input is kept; Ctrl-C or a bug ends it
-            self.session.close(healthy=kind is None or issubclass(kind, AdvisorError))
+        if self.session is not None:
+            self.session.end(value if kind is not None else None)
         if kind is not None:
             self.folder.discard()
 

@@ -15,6 +15,7 @@ import pickle
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from advisor.errors import AdvisorError
 from advisor.models.report import Attempt, Baseline
@@ -23,6 +24,9 @@ from advisor.pipeline import worker as workers
 from advisor.pipeline.data import RunData, missing_data
 from advisor.pipeline.plan import Plan
 from advisor.pipeline.workbench import BASELINE_FILE, OpenJob, Opened
+
+if TYPE_CHECKING:
+    from advisor.executor.pre_step_store import PreStepStore
 
 
 _ACTIVE: dict[int, Session] = {}  # sessions with a worker, by id: what cancel_all() stops
@@ -52,13 +56,14 @@ class Recycling:
 
 
 @dataclass
-class SharedBaseline:
-    """A float32 baseline made once and reused by other runs of the same model, data and kind of target (a
-    fleet's pairs): the first run to open makes it, the others wait for it and reopen on it."""
+class SharedWork:
+    """What runs of the same model and data share (a fleet's pairs): the float32 baseline of one kind of target,
+    which the first run to open makes while the others wait and then reopen on it, and the model's pre-stepped
+    models (a PreStepStore, the same for all its pairs)."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     opened: Opened | None = None
-    pre_step_store: object | None = None  # a PreStepStore for the model's pre-stepped models, shared by all its pairs
+    pre_step_store: PreStepStore | None = None
 
 
 @dataclass
@@ -76,11 +81,11 @@ class Session:
     attempts_since_open: int = 0
     rss_after_open: int | None = None
     recycled: int = 0  # workers replaced to keep memory flat
-    pre_step_store: object | None = None  # a PreStepStore shared with other runs of this model (a fleet's pairs)
+    pre_step_store: PreStepStore | None = None  # shared with other runs of this model (a fleet's pairs)
 
     @classmethod
     def open(cls, plan: Plan, data: RunData, folder, progress, *, verbose: bool = False,
-             shared: SharedBaseline | None = None) -> Session:
+             shared: SharedWork | None = None) -> Session:
         if shared is not None:
             with shared.lock:
                 if shared.opened is None:
@@ -98,10 +103,7 @@ class Session:
     @classmethod
     def _first(cls, plan: Plan, data: RunData, folder, progress, verbose: bool, pre_step_store=None) -> Session:
         """A session that makes the float32 baseline itself."""
-        session = cls(plan, data, folder, progress, pre_step_store=pre_step_store)
-        session.worker = workers.acquire(verbose) if _can_travel(plan) else _in_process(session)
-        session._register()
-        return session._opened(baseline=None)
+        return cls(plan, data, folder, progress, pre_step_store=pre_step_store)._started(verbose, baseline=None)
 
     def _register(self) -> None:
         with _LOCK:
@@ -159,17 +161,17 @@ class Session:
         """A session on a new worker for a plan whose float32 baseline was made elsewhere (`opened`)."""
         session = cls(plan, data, folder, progress, opened=opened, notes=notes if notes is not None else [],
                       pre_step_store=pre_step_store)
-        session.worker = workers.acquire(verbose) if _can_travel(plan) else _in_process(session)
-        session._register()
-        return session._opened(baseline=opened.content)
+        return session._started(verbose, baseline=opened.content)
 
-    def _opened(self, baseline: bytes | None) -> Session:
-        """This session, its worker opened; a worker that refused the run (bad input) goes back to the pool,
-        one stopped by Ctrl-C or a bug is ended, and the error goes on."""
+    def _started(self, verbose: bool, baseline: bytes | None) -> Session:
+        """This session with a worker, opened on the plan; if the opening fails, the worker is given back or
+        ended (see `end`) and the error goes on."""
+        self.worker = workers.acquire(verbose) if _can_travel(self.plan) else _in_process(self)
+        self._register()
         try:
             self._open(baseline)
         except BaseException as err:
-            self.close(healthy=isinstance(err, AdvisorError))
+            self.end(err)
             raise
         return self
 
@@ -232,6 +234,11 @@ class Session:
         lines = [line for line in str(failure).strip().splitlines() if line.strip()]
         self.notes.append("an internal error in the worker (a bug in the advisor; please report it):\n" + str(failure).strip())
         return f"an internal error in the worker: {lines[-1] if lines else 'unknown'} (its traceback is in the notes)"
+
+    def end(self, error: BaseException | None) -> None:
+        """Close after the run, or after `error`: a worker that refused the input (an AdvisorError it answered
+        with) goes back to the pool; one interrupted by Ctrl-C or a bug, its state unknown, is ended."""
+        self.close(healthy=error is None or isinstance(error, AdvisorError))
 
     def close(self, healthy: bool = True) -> None:
         with _LOCK:
