@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from advisor.errors import SchemeFailed
 from advisor.models.answers import Answers
@@ -20,6 +21,9 @@ from advisor.models.rung import Rung
 from advisor.pipeline.data import BUILTIN, RunData
 from advisor.pipeline.plan import Plan
 from advisor.validator.effect import weights_by_dtype
+
+if TYPE_CHECKING:
+    from advisor.executor.pre_step_store import PreStepStore
 
 SEARCH_SAMPLES = 500  # inputs a searching step (selective_integer) judges its candidates on
 BASELINE_FILE = "attempts/float32.tflite"
@@ -35,7 +39,7 @@ class OpenJob:
     baseline: bytes | None = None
     workdir: str | None = None  # scratch space the parent cleans up (else one of the worker's own)
     batch: int | None = None  # the batch an earlier worker learned the model converts at
-    pre_step_store: object | None = None  # a PreStepStore: pre-stepped models shared with other runs of this model
+    pre_step_store: PreStepStore | None = None  # pre-stepped models shared with other runs of this model
 
 
 @dataclass(frozen=True)
