@@ -169,6 +169,8 @@ class Session:
         self.worker = workers.acquire(verbose) if _can_travel(self.plan) else _in_process(self)
         self._register()
         try:
+            if cancelled.is_set():  # a fleet's Ctrl-C came before this session was there for cancel_all to stop
+                raise KeyboardInterrupt
             self._open(baseline)
         except BaseException as err:
             self.end(err)
