@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from advisor.errors import AdvisorError, BadInput, Infeasible
 from advisor.models.answers import Answers
 from advisor.models.fleet import FleetFile, FleetPair, FleetResult
 from advisor.models.validation import describe_validation_error
+from advisor.pipeline.output import remove_folder
 
 PATH_FIELDS = ("model", "representative", "train", "eval")
 PRE_STEPS = ".pre-steps"  # the fleet's pre-stepped models while it runs
@@ -225,7 +225,7 @@ def fleet(source: str | Path | dict, *, out: str | Path = "advisor-fleet", worke
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
-        shutil.rmtree(out / PRE_STEPS, ignore_errors=True)
+        remove_folder(out / PRE_STEPS)  # a worker stopped by Ctrl-C may still be writing into it
     result.pairs = [finished[(job.model, job.target)] for job in jobs if (job.model, job.target) in finished]
     if verify and not result.interrupted:
         _verify_pairs(result, out, rules, progress)

@@ -14,6 +14,7 @@ import ctypes
 import errno
 import os
 import shutil
+import time
 from pathlib import Path
 
 from advisor.errors import BadInput
@@ -104,7 +105,7 @@ class OutputFolder:
 
     def discard(self) -> None:
         """Remove what was staged (and the parent folders made for it); the old folder stays."""
-        shutil.rmtree(self.staging, ignore_errors=True)
+        remove_folder(self.staging)
         for folder in reversed(self._created_parents):
             try:
                 folder.rmdir()
@@ -114,6 +115,18 @@ class OutputFolder:
     def __exit__(self, kind, value, traceback) -> None:
         if kind is not None:
             self.discard()
+
+
+def remove_folder(folder: Path, *, patience: float = 3.0) -> None:
+    """Remove `folder` even while something still writes into it (a worker being stopped after Ctrl-C):
+    a file created after rmtree listed its folder makes that folder's removal fail, so try again until
+    it is gone or `patience` seconds have passed."""
+    deadline = time.monotonic() + patience
+    while True:
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists() or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:

@@ -97,6 +97,35 @@ def test_an_error_before_commit_removes_what_was_staged_and_the_parents_it_made(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_discard_removes_the_staging_folder_while_a_worker_still_writes_into_it(tmp_path):
+    """After Ctrl-C a worker may write into the staging folder for a moment while it is discarded: a file
+    made after rmtree listed its folder used to leave the hidden staging folder behind."""
+    import threading
+    import time
+
+    folder = OutputFolder(tmp_path / "out", force=False)
+    stop = time.monotonic() + 0.4
+
+    def worker():
+        index = 0
+        while time.monotonic() < stop:
+            for depth in range(4):
+                target = folder.work.joinpath(*[f"d{d}" for d in range(depth)])
+                try:  # into folders that exist (a worker's open() does not make its folder)
+                    target.mkdir(exist_ok=True)
+                    (target / f"f{index}").write_bytes(b"x" * 64)
+                except OSError:
+                    pass
+                index += 1
+
+    writer = threading.Thread(target=worker)
+    writer.start()
+    time.sleep(0.05)
+    folder.discard()
+    writer.join()
+    assert not folder.staging.exists() and list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
 def test_force_swaps_the_folders_and_the_output_path_is_never_empty(tmp_path, monkeypatch, exchange):
     """Whatever is removed is removed after the new folder stands at the output path: a delete-then-move
