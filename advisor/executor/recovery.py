@@ -144,24 +144,11 @@ def _record(context: StepContext, step: str, before_model, after_model, started:
                           layers=layers, seconds=round(time.perf_counter() - started, 2), notes=notes)
 
 
-def _result(context: StepContext, model, record: RecoveryRecord, unchanged) -> StepResult:
-    """The step's rewrite, or `unchanged` (the model it was given, batch norms folded) when the rewrite
-    quantizes worse on the representative inputs than the model it was given: a recovery step never
-    makes full integer worse on the data the ladder judges it on."""
-    before, after = record.before.get("sqnr_db"), record.after.get("sqnr_db")
-    if before is not None and after is not None and after < before:
-        record = record.model_copy(update={"kept": False, "layers": [], "notes": [*record.notes, (
-            f"{record.step}: its rewrite of {len(record.layers)} layer(s) quantized worse on the representative inputs "
-            f"({before} -> {after} dB), so the step gives back the model it was given (batch norms folded)")]})
-        try:
-            _FIDELITY[id(unchanged)] = (weakref.ref(unchanged), record.before)
-        except TypeError:
-            pass
-        return StepResult(model=unchanged, findings=StepFindings(recovery=[record]), notes=tuple(record.notes))
+def _result(context: StepContext, model, record: RecoveryRecord) -> StepResult:
     if record.before:
-        note = (f"{record.step}: full integer's worst SQNR on the representative inputs {before} -> {after} dB, top-1 "
-                f"changed {record.before.get('prediction_change')} -> {record.after.get('prediction_change')}; "
-                f"{len(record.layers)} layer(s) touched")
+        note = (f"{record.step}: full integer's worst SQNR on the representative inputs {record.before.get('sqnr_db')} -> "
+                f"{record.after.get('sqnr_db')} dB, top-1 changed {record.before.get('prediction_change')} -> "
+                f"{record.after.get('prediction_change')}; {len(record.layers)} layer(s) touched")
     else:
         note = f"{record.step}: {len(record.layers)} layer(s) touched"
     return StepResult(model=model, findings=StepFindings(recovery=[record]), notes=(note, *record.notes))
@@ -171,15 +158,11 @@ def _result(context: StepContext, model, record: RecoveryRecord, unchanged) -> S
 
 
 def equalize(context: StepContext, model) -> StepResult:
-    """Fold the batch norms, then rescale every pair of weighted layers joined by positively homogeneous
-    ops, channel by channel. Two criteria: the weights' (Nagel et al.: both layers use their channels'
-    ranges alike, for per-tensor weights) and the activations' (Meller et al. 2019: the channels of the
-    tensor between them use its one 8-bit range alike, which per-channel weights leave as the loss). With
-    representative inputs each candidate is quantized and measured on them and the best is kept (none, when
-    none quantizes better than the model unequalized); without, the weights' criterion is used (data-free). Through a ReLU6 a channel is
-    rescaled only as far as it stays below 6, and no channel grows past its tensor's largest anywhere
-    between the two layers. The float model must stay itself: at least 60 dB against the original on the
-    representative inputs (standard normal inputs without them), or the step declines."""
+    """Fold the batch norms, then equalize every pair of weighted layers joined by positively homogeneous
+    ops. Through a ReLU6, a channel is rescaled only as far as its largest value on the inputs stays below
+    6 (so the clip never acts where it did not), and a channel that reaches 6 is left as it is. The float
+    model must stay itself: at least 60 dB against the original on the representative inputs (standard
+    normal inputs without them), or the step declines."""
     started = time.perf_counter()
     original, folded, notes = _start(context, model)
     x = _inputs(context, required=False)
@@ -189,26 +172,16 @@ def equalize(context: StepContext, model) -> StepResult:
         raise SchemeFailed("equalize declined: no two weighted layers (Conv2D, DepthwiseConv2D, Dense) are joined by "
                            "positively homogeneous ops (ReLU, PReLU, LeakyReLU, pooling, padding, identities), so there is nothing to "
                            "equalize")
-    tops = _path_tops(folded, found, probe)
+    tops = _tops(folded, found, probe)
+    equalized, touched, clipped = _equalize_pairs(folded, found, tops)
+    sqnr = float_sqnr(original, equalized, probe)
     inputs = "the representative inputs" if x is not None else "standard-normal inputs (no representative inputs)"
-    candidates = [(criterion, *_equalize_pairs(folded, found, tops, alpha)) for criterion, alpha in
-                  (EQUALIZE_CRITERIA if x is not None else EQUALIZE_CRITERIA[:1])]
-    kept = [(c, float_sqnr(original, m, probe), m, t, n) for c, m, t, n in candidates]
-    held = [k for k in kept if k[1] >= FLOAT_SQNR_DB]
-    if not held:
-        worst = max(kept, key=lambda k: k[1])
-        raise SchemeFailed(f"equalize declined: the rewritten float model is {worst[1]:.1f} dB from the original on {inputs} "
+    if sqnr < FLOAT_SQNR_DB:
+        raise SchemeFailed(f"equalize declined: the rewritten float model is {sqnr:.1f} dB from the original on {inputs} "
                            f"(at least {FLOAT_SQNR_DB:g} dB keeps it the same model)")
-    before = quantized_fidelity(context, model)
-    criterion, sqnr, equalized, touched, clipped = held[0]
-    if x is not None:
-        measured = {c: quantized_fidelity(context, m).get("sqnr_db") for c, _, m, _, _ in held}
-        criterion, sqnr, equalized, touched, clipped = max(held, key=lambda k: measured[k[0]])
-        notes.append("full integer's worst SQNR on the representative inputs by criterion: "
-                     + ", ".join(f"{c} {v} dB" for c, v in measured.items()) + f"; {before.get('sqnr_db')} dB unequalized")
     relu6 = [p for p in found if p.relu6]
-    notes.append(f"equalized {len(found)} pair(s) of layers by the criterion '{criterion}'; the float model's outputs stay within "
-                 f"{sqnr:.0f} dB of the original on {inputs}")
+    notes.append(f"equalized {len(found)} pair(s) of layers; the float model's outputs stay within {sqnr:.0f} dB of the "
+                 f"original on {inputs}")
     if relu6:
         notes.append(f"{len(relu6)} pair(s) are joined by ReLU6: {clipped} channel(s) reaching 6 on the inputs kept their "
                      "scale, the others were rescaled only as far as their values stay below 6")
@@ -219,44 +192,25 @@ def equalize(context: StepContext, model) -> StepResult:
                      f"weighted layer through an op that does not pass a positive scale, such as a branch or Flatten): {', '.join(unpaired[:6])}"
                      + (" ..." if len(unpaired) > 6 else ""))
     record = _record(context, "equalize", model, equalized, started, sorted(touched),
-                     sqnr, [f"equalize: {n}" for n in notes], before=before)
-    return _result(context, equalized, record, folded)
+                     sqnr, [f"equalize: {n}" for n in notes])
+    return _result(context, equalized, record)
 
 
-# criterion -> the exponent of the activations' criterion (None: the weights'); the first is the data-free one
-EQUALIZE_CRITERIA = (("weights", None), ("activations, half way", 0.5), ("activations", 1.0))
-FUSED = ("ReLU", "Activation")  # an activation right after a weighted layer: the converter fuses the two
-
-
-def _path_tops(model, found: list[rw.Pair], x) -> dict[str, np.ndarray]:
-    """Per pair (by its second layer), the largest magnitude of each channel on `x` in every tensor the
-    converter keeps between the two layers, (tensors, channels); the last row is what the second reads."""
-    path = {p.second: [p.first, *p.through][1 if p.through and rw.kind(model.get_layer(p.through[0])) in FUSED else 0:]
-            for p in found}
-    names = sorted({name for names in path.values() for name in names})
-    if not names:
+def _tops(model, found: list[rw.Pair], x) -> dict[str, np.ndarray]:
+    """Per pair, the largest magnitude of each channel reaching its second layer on `x`."""
+    wanted = [model.get_layer(p.second) for p in found]
+    if not wanted:
         return {}
-    import tf_keras
-
-    from advisor.executor.tf_env import quiet
-
-    with quiet():
-        probe = tf_keras.Model(model.inputs, [model.get_layer(name).output for name in names])
-        values = probe.predict(x, verbose=0, batch_size=64)
-    values = values if isinstance(values, list) else [values]
-    top = {name: np.abs(v.reshape(-1, v.shape[-1])).max(axis=0).astype(np.float64) for name, v in zip(names, values)}
-    return {second: np.stack([top[name] for name in names]) for second, names in path.items()
-            if len({top[name].shape for name in names}) == 1}
+    values = _layer_inputs(model, wanted, x)
+    return {name: np.abs(v.reshape(-1, v.shape[-1])).max(axis=0).astype(np.float64) for name, v in values.items()}
 
 
-def _equalize_pairs(model, chosen: list[rw.Pair], tops: dict[str, np.ndarray], alpha: float | None = None):
-    """Rescale each pair's channels; returns the model, the layers touched and the ReLU6 channels left alone
-    because they reach 6. By the weights (alpha None; Nagel et al.: s = sqrt(r1 * r2) / r2, both ranges
-    become sqrt(r1 * r2)), sweeping until the scales settle; or by the activations: each channel grown
-    towards its tensor's largest, by the share `alpha` of the way (in log scale). Either way no channel
-    grows past its tensor's largest channel in any tensor between the two layers (activations are
-    quantized per tensor, so one blown-up channel would cost every other its precision), nor past 6
-    through a ReLU6."""
+def _equalize_pairs(model, chosen: list[rw.Pair], tops: dict[str, np.ndarray]):
+    """Rescale each pair's channels (Nagel et al.: s = sqrt(r1 * r2) / r2, both ranges become sqrt(r1 * r2)),
+    sweeping until the scales settle; returns the model, the layers touched and the ReLU6 channels left
+    alone because they reach 6. No channel's activations grow beyond the largest channel's of the tensor
+    (activations are quantized per tensor, so one blown-up channel would cost every other its precision),
+    nor beyond 6 through a ReLU6."""
     weights = {name: [np.asarray(w, np.float64) for w in model.get_layer(name).get_weights()]
                for p in chosen for name in (p.first, p.second)}
     for name in weights:
@@ -265,28 +219,24 @@ def _equalize_pairs(model, chosen: list[rw.Pair], tops: dict[str, np.ndarray], a
             weights[name].append(np.zeros(rw.output_channels(layer, weights[name][0]), np.float64))
     tops = {name: top.copy() for name, top in tops.items()}
     touched, clipped = set(), set()
-    for _ in range(EQUALIZE_SWEEPS if alpha is None else 1):
+    for _ in range(EQUALIZE_SWEEPS):
         for pair in chosen:
             first, second = model.get_layer(pair.first), model.get_layer(pair.second)
             k1, b1 = weights[pair.first][0], weights[pair.first][1]
             k2 = weights[pair.second][0]
+            r1 = _output_range(first, k1)
+            r2 = _input_range(second, k2)
             top = tops.get(pair.second)
-            if top is None or top.shape[1] != b1.shape[0]:
+            if r1.shape != r2.shape or top is None or top.shape != r1.shape:
                 continue
-            # the least s (activations become x / s) that keeps every channel within its tensors' largest
-            floor = (top / np.maximum(top.max(axis=1, keepdims=True), 1e-30)).max(axis=0)
+            valid = (r1 > 0) & (r2 > 0)
+            s = np.ones_like(r1)
+            s[valid] = np.sqrt(r1[valid] / r2[valid])
+            limit = RELU6_TOP if pair.relu6 else top.max()
+            s = np.maximum(s, top / limit * (1 + 1e-6))
+            s = np.clip(s, 1 / MAX_SCALE, MAX_SCALE)
             if pair.relu6:
-                floor = np.maximum(floor, top[-1] / RELU6_TOP)
-            if alpha is None:
-                r1, r2 = _output_range(first, k1), _input_range(second, k2)
-                s = np.ones_like(r1)
-                valid = (r1 > 0) & (r2 > 0)
-                s[valid] = np.sqrt(r1[valid] / r2[valid])
-            else:
-                s = np.where(floor > 0, np.maximum(floor, 1e-30) ** alpha, 1.0)
-            s = np.clip(np.maximum(s, floor * (1 + 1e-6)), 1 / MAX_SCALE, MAX_SCALE)
-            if pair.relu6:
-                saturated = top[-1] >= RELU6_TOP * (1 - 1e-3)
+                saturated = top >= RELU6_TOP * (1 - 1e-3)
                 s = np.where(saturated, 1.0, s)
                 clipped.update((pair.second, int(c)) for c in np.flatnonzero(saturated))
             tops[pair.second] = top / s
@@ -355,7 +305,7 @@ def bias_correction(context: StepContext, model) -> StepResult:
                  f"{min(PROBE_SAMPLES, len(context.representative))} representative inputs")
     record = _record(context, "bias_correction", model, corrected, started, touched, None,
                      [f"bias_correction: {n}" for n in notes])
-    return _result(context, corrected, record, folded)
+    return _result(context, corrected, record)
 
 
 def _layer_inputs(model, layers, x) -> dict[str, np.ndarray]:
@@ -438,9 +388,8 @@ def adaround(context: StepContext, model) -> StepResult:
                  f"representative inputs: {flipped:,} of {total:,} weights ({flipped / max(total, 1):.1%}) round the other "
                  "way than to the nearest")
     record = _record(context, "adaround", model, rounded, started, sorted(chosen), None, [f"adaround: {n}" for n in notes])
-    result = _result(context, rounded, record, folded)
-    if result.model is rounded:
-        rounded._advisor_adaround = chosen  # the integers chosen per layer, for tests that read the .tflite back
+    result = _result(context, rounded, record)
+    result.model._advisor_adaround = chosen  # the integers chosen per layer, for tests that read the .tflite back
     return result
 
 
@@ -571,7 +520,7 @@ def distill(context: StepContext, model) -> StepResult:
     record = _record(context, "distill", model, student, started,
                      [layer.name for layer in teacher.layers if rw.kind(layer) in rw.WEIGHTED], None,
                      [f"distill: {n}" for n in notes])
-    return _result(context, student, record, teacher)
+    return _result(context, student, record)
 
 
 def _loss_for(kind: str | None, target: np.ndarray):

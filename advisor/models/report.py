@@ -108,8 +108,6 @@ class RecoveryRecord(_Model):
                                             "(worst SQNR, top-1 change) on the representative inputs.")
     after: dict[str, float | None] = Field(default_factory=dict, description="The same after the step.")
     layers: list[str] = Field(default_factory=list, description="The layers it changed.")
-    kept: bool = Field(True, description="False when the rewrite quantized worse on the representative inputs than "
-                       "the model the step was given, which it then gave back (batch norms folded).")
     seconds: float | None = None
     notes: list[str] = Field(default_factory=list)
 

