@@ -1,9 +1,9 @@
 """The models the recovery benchmark (benchmarks/recovery.py) measures, trained here on scikit-learn's
-digits and cached: a MobileNetV2 (alpha 0.35, 32x32x3) and a mini-Xception (separable convolutions and
+digits and cached: a MobileNetV2 (alpha 0.35, 32x32x3; trained 100 and 20 epochs) and a mini-Xception (separable convolutions and
 batch norms), the two kinds of model where plain full-integer quantization hurts. Each is written with
 its data (train, representative, eval) as .npz files beside it.
 
-    python benchmarks/recovery_models.py [--out DIR]    build both (a few minutes on 2 cores)
+    python benchmarks/recovery_models.py [--out DIR]    build them (a few minutes on 2 cores)
 """
 
 from __future__ import annotations
@@ -101,8 +101,13 @@ def tiny_cnn():
     return keras.Model(inputs, layers.Dense(10, activation="softmax", name="digit")(x))
 
 
-BUILDERS = {"digits-mobilenetv2": (mobilenet_v2, 100, 1e-3), "digits-mini-xception": (mini_xception, 30, 3e-3)}
-QUICK = {"digits-tiny-cnn": (tiny_cnn, 3, 5e-3)}
+# name -> (builder, epochs, learning rate, the ladder's max_prediction_change). Trained 100 epochs the
+# MobileNetV2 changes 0.56% of its classes in plain full integer, so its ladder is asked for 0.5%; trained 20
+# epochs (the issue's model: 0.93 float, 23.8 dB) it changes 1.4%, and is asked for the issue's 1%.
+BUILDERS = {"digits-mobilenetv2": (mobilenet_v2, 100, 1e-3, 0.005),
+            "digits-mobilenetv2-20-epochs": (mobilenet_v2, 20, 1e-3, 0.01),
+            "digits-mini-xception": (mini_xception, 30, 3e-3, 0.005)}
+QUICK = {"digits-tiny-cnn": (tiny_cnn, 3, 5e-3, 0.005)}
 
 
 def build(name: str, out: Path) -> Path:
@@ -117,7 +122,7 @@ def build(name: str, out: Path) -> Path:
         return path
     import tf_keras as keras
 
-    make, epochs, rate = {**BUILDERS, **QUICK}[name]
+    make, epochs, rate, _ = {**BUILDERS, **QUICK}[name]
     model = make()
     model.compile(keras.optimizers.Adam(rate), "sparse_categorical_crossentropy", ["accuracy"])
     x, y = data["train"]
