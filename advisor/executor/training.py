@@ -136,7 +136,8 @@ CALIBRATION_SAMPLES = 500
 def calibrate_ranges(qat, float_model, data: Dataset) -> int:
     """Start every activation quantizer of a QAT model at the range its layer's float output has on the
     training inputs (as post-training calibration would), not TFMOT's [-6, 6]: a layer whose outputs reach
-    60 would otherwise be clipped at 6 from the first step. Returns how many ranges were set."""
+    60 would otherwise be clipped at 6 from the first step. That includes the logits a softmax layer
+    quantizes before its activation. Returns how many ranges were set."""
     import tf_keras
 
     from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer, quantize_wrapper
@@ -154,16 +155,23 @@ def calibrate_ranges(qat, float_model, data: Dataset) -> int:
     ranges = {layer.name: (float(np.min(out)), float(np.max(out))) for layer, out in zip(named, produced)}
     inputs = [np.asarray(v) for v in (x.values() if isinstance(x, dict) else [x])]
     low_in, high_in = min(float(v.min()) for v in inputs), max(float(v.max()) for v in inputs)
+    before = _pre_activation_ranges(float_model, qat, x, quantize_wrapper)
     set_ = 0
     for layer in qat.layers:
         if isinstance(layer, quantize_wrapper.QuantizeWrapper) and layer.layer.name in ranges:
             low, high = ranges[layer.layer.name]
+            pre_low, pre_high = before.get(layer.layer.name, (low, high))
             for variable in layer.weights:
                 if variable.name.endswith(("post_activation_min:0", "output_min:0")):
                     variable.assign(min(0.0, low))
                     set_ += 1
                 elif variable.name.endswith(("post_activation_max:0", "output_max:0")):
                     variable.assign(max(0.0, high))
+                elif variable.name.endswith("pre_activation_min:0"):
+                    variable.assign(min(0.0, pre_low))
+                    set_ += 1
+                elif variable.name.endswith("pre_activation_max:0"):
+                    variable.assign(max(0.0, pre_high))
         elif isinstance(layer, quantize_layer.QuantizeLayer):
             for variable in layer.weights:
                 if variable.name.endswith("_min:0"):
@@ -172,6 +180,34 @@ def calibrate_ranges(qat, float_model, data: Dataset) -> int:
                     variable.assign(max(0.0, high_in))
     _set_kernel_ranges(qat, quantize_wrapper)
     return set_
+
+
+def _pre_activation_ranges(float_model, qat, x, quantize_wrapper) -> dict[str, tuple[float, float]]:
+    """Per layer whose QAT wrapper quantizes its output before its activation too (a Dense or convolution
+    ending in softmax: the converter keeps the logits as a tensor of their own), the range of that
+    pre-activation output on `x`, computed by the layer itself with its activation taken off."""
+    import tf_keras
+
+    wanted = [layer.layer.name for layer in qat.layers if isinstance(layer, quantize_wrapper.QuantizeWrapper)
+              and any(v.name.endswith("pre_activation_min:0") for v in layer.weights)]
+    layers = [float_model.get_layer(name) for name in wanted if name in {l.name for l in float_model.layers}]
+    layers = [layer for layer in layers if not isinstance(layer.input, list)]
+    if not layers:
+        return {}
+    try:
+        with quiet():
+            values = tf_keras.Model(float_model.inputs, [layer.input for layer in layers]).predict(x, verbose=0, batch_size=64)
+    except (ValueError, AttributeError):
+        return {}
+    values = values if isinstance(values, list) else [values]
+    found = {}
+    for layer, inputs in zip(layers, values):
+        linear = type(layer).from_config({**layer.get_config(), "activation": "linear"})
+        linear.build(inputs.shape)
+        linear.set_weights(layer.get_weights())
+        logits = np.concatenate([np.asarray(linear(inputs[start:start + 256])) for start in range(0, len(inputs), 256)])
+        found[layer.name] = (float(logits.min()), float(logits.max()))
+    return found
 
 
 def _set_kernel_ranges(qat, quantize_wrapper) -> None:

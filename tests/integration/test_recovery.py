@@ -265,3 +265,35 @@ def test_a_model_with_nothing_to_rewrite_is_declined_before_any_work(tf, tmp_pat
                          ("adaround", "no Conv2D, DepthwiseConv2D, Dense layer")):
         with pytest.raises(SchemeFailed, match=reason):
             getattr(recovery, step)(context, None)
+
+
+def test_quantization_aware_wrapping_starts_the_logits_at_their_range(tf, digits):
+    """A softmax head is quantized before its activation too (the converter keeps the logits as a tensor):
+    that range must start at the logits' own, not TFMOT's [-6, 6], which clipped a trained classifier's
+    logits (a digits MobileNetV2's reach 26) and cost distillation 7 dB before it had trained at all."""
+    import tf_keras as keras
+    from tf_keras import layers
+
+    from advisor.executor import qat_scheme, training
+    from advisor.executor.tf_env import tfmot
+    from advisor.models.dataset import Dataset
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((8, 8, 1), name="image")
+    x = layers.Flatten()(layers.Conv2D(4, 3, activation="relu")(inputs))
+    model = keras.Model(inputs, layers.Dense(10, activation="softmax", name="digit")(x))
+    head = model.get_layer("digit")
+    head.set_weights([head.get_weights()[0] * 20, head.get_weights()[1]])
+    data = Dataset({"image": digits["representative"].x[:200]}, None, "representative")
+    features = keras.Model(model.inputs, head.input).predict(data.x, verbose=0) @ head.get_weights()[0]
+    logits = features + head.get_weights()[1]
+    assert logits.max() > 6 and logits.min() < -6
+    mot = tfmot()
+    annotated, _ = training.annotate_supported(model, mot)
+    with qat_scheme.scope():
+        student = mot.quantization.keras.quantize_apply(annotated, qat_scheme.scheme())
+    training.calibrate_ranges(student, model, data)
+    wrapper = next(layer for layer in student.layers if getattr(layer, "layer", None) is not None and layer.layer.name == "digit")
+    ranges = {v.name.rsplit("/", 1)[-1].split(":")[0]: float(v.numpy()) for v in wrapper.weights if "activation_m" in v.name}
+    assert ranges["pre_activation_min"] == pytest.approx(logits.min(), rel=1e-4)
+    assert ranges["pre_activation_max"] == pytest.approx(logits.max(), rel=1e-4)
