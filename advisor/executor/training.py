@@ -145,22 +145,23 @@ def calibrate_ranges(qat, float_model, data: Dataset) -> int:
     x = _first(features(data), CALIBRATION_SAMPLES)
     named = [layer for layer in float_model.layers if not isinstance(layer, tf_keras.layers.InputLayer)
              and not hasattr(layer, "layers")]  # a nested model's own output is not this graph's
+    heads = _quantized_before_activation(qat, named, quantize_wrapper)
     try:
         with quiet():
-            probe = tf_keras.Model(float_model.inputs, [layer.output for layer in named])
+            probe = tf_keras.Model(float_model.inputs, [layer.output for layer in named] + [layer.input for layer in heads])
             produced = probe.predict(x, verbose=0, batch_size=64)
     except (ValueError, AttributeError):  # a graph the probe cannot be cut from: TFMOT's own ranges, moved while training
         return 0
     produced = produced if isinstance(produced, list) else [produced]
     ranges = {layer.name: (float(np.min(out)), float(np.max(out))) for layer, out in zip(named, produced)}
+    logits = {layer.name: _linear_range(layer, values) for layer, values in zip(heads, produced[len(named):])}
     inputs = [np.asarray(v) for v in (x.values() if isinstance(x, dict) else [x])]
     low_in, high_in = min(float(v.min()) for v in inputs), max(float(v.max()) for v in inputs)
-    before = _pre_activation_ranges(float_model, qat, x, quantize_wrapper)
     set_ = 0
     for layer in qat.layers:
         if isinstance(layer, quantize_wrapper.QuantizeWrapper) and layer.layer.name in ranges:
             low, high = ranges[layer.layer.name]
-            pre_low, pre_high = before.get(layer.layer.name, (low, high))
+            pre_low, pre_high = logits.get(layer.layer.name, (low, high))
             for variable in layer.weights:
                 if variable.name.endswith(("post_activation_min:0", "output_min:0")):
                     variable.assign(min(0.0, low))
@@ -182,32 +183,21 @@ def calibrate_ranges(qat, float_model, data: Dataset) -> int:
     return set_
 
 
-def _pre_activation_ranges(float_model, qat, x, quantize_wrapper) -> dict[str, tuple[float, float]]:
-    """Per layer whose QAT wrapper quantizes its output before its activation too (a Dense or convolution
-    ending in softmax: the converter keeps the logits as a tensor of their own), the range of that
-    pre-activation output on `x`, computed by the layer itself with its activation taken off."""
-    import tf_keras
+def _quantized_before_activation(qat, named: list, quantize_wrapper) -> list:
+    """The float layers (of `named`) whose QAT wrapper quantizes their output before their activation too (a
+    Dense or convolution ending in softmax: the converter keeps the logits as a tensor of their own)."""
+    wrapped = {layer.layer.name for layer in qat.layers if isinstance(layer, quantize_wrapper.QuantizeWrapper)
+               and any(v.name.endswith("pre_activation_min:0") for v in layer.weights)}
+    return [layer for layer in named if layer.name in wrapped and not isinstance(layer.input, list)]
 
-    wanted = [layer.layer.name for layer in qat.layers if isinstance(layer, quantize_wrapper.QuantizeWrapper)
-              and any(v.name.endswith("pre_activation_min:0") for v in layer.weights)]
-    layers = [float_model.get_layer(name) for name in wanted if name in {l.name for l in float_model.layers}]
-    layers = [layer for layer in layers if not isinstance(layer.input, list)]
-    if not layers:
-        return {}
-    try:
-        with quiet():
-            values = tf_keras.Model(float_model.inputs, [layer.input for layer in layers]).predict(x, verbose=0, batch_size=64)
-    except (ValueError, AttributeError):
-        return {}
-    values = values if isinstance(values, list) else [values]
-    found = {}
-    for layer, inputs in zip(layers, values):
-        linear = type(layer).from_config({**layer.get_config(), "activation": "linear"})
-        linear.build(inputs.shape)
-        linear.set_weights(layer.get_weights())
-        logits = np.concatenate([np.asarray(linear(inputs[start:start + 256])) for start in range(0, len(inputs), 256)])
-        found[layer.name] = (float(logits.min()), float(logits.max()))
-    return found
+
+def _linear_range(layer, inputs: np.ndarray) -> tuple[float, float]:
+    """The range of `layer`'s output on `inputs` with its activation taken off (its logits)."""
+    linear = type(layer).from_config({**layer.get_config(), "activation": "linear"})
+    linear.build(inputs.shape)
+    linear.set_weights(layer.get_weights())
+    out = np.concatenate([np.asarray(linear(inputs[start:start + 256])) for start in range(0, len(inputs), 256)])
+    return float(out.min()), float(out.max())
 
 
 def _set_kernel_ranges(qat, quantize_wrapper) -> None:
