@@ -1,7 +1,7 @@
 """The models the recovery benchmark (benchmarks/recovery.py) measures, trained here on scikit-learn's
-digits and cached: a MobileNetV2 (alpha 0.35, 32x32x3; trained 100 and 20 epochs) and a mini-Xception (separable convolutions and
-batch norms), the two kinds of model where plain full-integer quantization hurts. Each is written with
-its data (train, representative, eval) as .npz files beside it.
+digits and cached: a MobileNetV2 (alpha 0.35, 32x32x3; trained 100 and 20 epochs) and a mini-Xception
+(separable convolutions and batch norms), the two kinds of model where plain full-integer quantization
+hurts. Each is written with its data (train, representative, eval) as .npz files beside it.
 
     python benchmarks/recovery_models.py [--out DIR]    build them (a few minutes on 2 cores)
 """
